@@ -1,0 +1,73 @@
+package caddymodule
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+
+	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
+)
+
+// algorithm is a JWS signature algorithm the gateway can verify: which key
+// type and curve it needs and how its signature is checked.
+type algorithm struct {
+	name string
+	kty  string
+	crv  string // for EC and OKP keys
+	hash crypto.Hash
+	pss  bool
+}
+
+// supportedAlgorithms lists every asymmetric JWS algorithm the gateway can
+// verify. `none` and the HMAC family are absent on purpose: a public key must
+// never be usable as a shared secret.
+var supportedAlgorithms = map[string]*algorithm{
+	"ES256": {name: "ES256", kty: "EC", crv: "P-256", hash: crypto.SHA256},
+	"ES384": {name: "ES384", kty: "EC", crv: "P-384", hash: crypto.SHA384},
+	"ES512": {name: "ES512", kty: "EC", crv: "P-521", hash: crypto.SHA512},
+	"RS256": {name: "RS256", kty: "RSA", hash: crypto.SHA256},
+	"RS384": {name: "RS384", kty: "RSA", hash: crypto.SHA384},
+	"RS512": {name: "RS512", kty: "RSA", hash: crypto.SHA512},
+	"PS256": {name: "PS256", kty: "RSA", hash: crypto.SHA256, pss: true},
+	"PS384": {name: "PS384", kty: "RSA", hash: crypto.SHA384, pss: true},
+	"PS512": {name: "PS512", kty: "RSA", hash: crypto.SHA512, pss: true},
+	"EdDSA": {name: "EdDSA", kty: "OKP", crv: "Ed25519"},
+}
+
+// curveAlgorithms gives the one algorithm an EC or OKP key can serve, so a
+// key without `alg` still has exactly one.
+var curveAlgorithms = map[string]string{
+	"P-256":   "ES256",
+	"P-384":   "ES384",
+	"P-521":   "ES512",
+	"Ed25519": "EdDSA",
+}
+
+var errSignature = errors.New("signature does not verify")
+
+// verify checks signature over signingInput with the key's public material.
+// ECDSA signatures must be the raw R||S form of the curve's size; DER is
+// refused by the length check in jwsbb.
+func (a *algorithm) verify(public crypto.PublicKey, signingInput, signature []byte) error {
+	var err error
+	switch pub := public.(type) {
+	case *ecdsa.PublicKey:
+		if len(signature) != 2*((pub.Curve.Params().BitSize+7)/8) {
+			return fmt.Errorf("%w: an %s signature is %d bytes of raw R||S", errSignature, a.name, 2*((pub.Curve.Params().BitSize+7)/8))
+		}
+		err = jwsbb.VerifyECDSA(pub, signingInput, signature, a.hash)
+	case *rsa.PublicKey:
+		err = jwsbb.VerifyRSA(pub, signingInput, signature, a.hash, a.pss)
+	case ed25519.PublicKey:
+		err = jwsbb.VerifyEdDSA(pub, signingInput, signature)
+	default:
+		return fmt.Errorf("%w: unsupported key type %T", errSignature, public)
+	}
+	if err != nil {
+		return errSignature
+	}
+	return nil
+}

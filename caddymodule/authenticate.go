@@ -1,0 +1,184 @@
+package caddymodule
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+)
+
+// authenticate runs every token check that needs no key (shape, header,
+// claims, binding to method, path and query) before the one that does, so a
+// forged or misdirected token never costs a signature verification.
+func (g *Gateway) authenticate(r *http.Request, path string, query url.Values) (*token, *verificationKey, *rejection) {
+	values := r.Header.Values(g.SignatureHeader)
+	switch {
+	case len(values) == 0:
+		return nil, nil, reject(reasonTokenMissing, "the %s header is missing", g.SignatureHeader)
+	case len(values) > 1:
+		return nil, nil, reject(reasonTokenMalformed, "the %s header is repeated", g.SignatureHeader)
+	case values[0] == "":
+		return nil, nil, reject(reasonTokenMissing, "the %s header is empty", g.SignatureHeader)
+	}
+	tok, rej := parseToken(values[0])
+	if rej != nil {
+		return nil, nil, rej
+	}
+	if !slices.Contains(g.Algorithms, tok.alg) {
+		return tok, nil, reject(reasonAlgNotAllowed, "alg %q is not accepted; use one of %v", tok.alg, g.Algorithms)
+	}
+	keys := g.keys.Load()
+	if keys.size() == 0 {
+		return tok, nil, reject(reasonNoKeys, "no signing keys are loaded yet; try again shortly")
+	}
+	candidates, rej := g.candidateKeys(keys, tok)
+	if rej != nil {
+		return tok, nil, rej
+	}
+	if rej := g.checkClaims(&tok.claims); rej != nil {
+		return tok, nil, rej
+	}
+	if rej := checkBinding(&tok.claims, r.Method, path, query); rej != nil {
+		return tok, nil, rej
+	}
+	key, rej := verifySignature(tok, candidates)
+	return tok, key, rej
+}
+
+// candidateKeys picks the keys that may verify the token: the one its kid
+// names, or for a token without kid those that serve its alg, at most
+// max_key_attempts of them, the most recently successful first.
+func (g *Gateway) candidateKeys(keys *keySet, tok *token) ([]*verificationKey, *rejection) {
+	if tok.kid != "" {
+		key, ok := keys.byKid[tok.kid]
+		if !ok {
+			return nil, reject(reasonKidUnknown, "kid %q is not a known signing key", tok.kid)
+		}
+		if key.alg.name != tok.alg {
+			return nil, reject(reasonAlgNotAllowed, "alg %s does not match key %q, which is for %s", tok.alg, tok.kid, key.alg.name)
+		}
+		return []*verificationKey{key}, nil
+	}
+	fitting := keys.byAlg[tok.alg]
+	switch {
+	case len(fitting) == 0:
+		return nil, reject(reasonNoKeyVerified, "no trusted key serves alg %s", tok.alg)
+	case len(fitting) > g.MaxKeyAttempts:
+		return nil, reject(reasonNoKeyVerified, "the token has no kid and %d keys serve alg %s, more than the %d that are tried; put the key's kid in the token header", len(fitting), tok.alg, g.MaxKeyAttempts)
+	}
+	ordered := slices.Clone(fitting)
+	slices.SortStableFunc(ordered, func(a, b *verificationKey) int {
+		return cmp.Compare(b.lastVerified.Load(), a.lastVerified.Load())
+	})
+	return ordered, nil
+}
+
+// checkClaims checks audience and time. Dates are compared in fractional
+// seconds; the skew is granted on each side.
+func (g *Gateway) checkClaims(c *claims) *rejection {
+	if !slices.Contains(c.audience, g.Audience) {
+		return reject(reasonAudience, "aud must contain %s", g.Audience)
+	}
+	now := float64(g.now().UnixNano()) / 1e9
+	skew := time.Duration(g.ClockSkew).Seconds()
+	lifetime := time.Duration(g.MaxTokenLifetime).Seconds()
+	switch {
+	case c.expiresAt <= c.issuedAt:
+		return reject(reasonTokenLifetime, "exp must be after iat")
+	case c.expiresAt-c.issuedAt > lifetime:
+		return reject(reasonTokenLifetime, "the token lives %s (exp - iat), more than the %s allowed", seconds(c.expiresAt-c.issuedAt), time.Duration(g.MaxTokenLifetime))
+	case now-c.expiresAt > skew:
+		return reject(reasonTokenExpired, "token expired %s ago", seconds(now-c.expiresAt))
+	case c.issuedAt-now > skew:
+		return reject(reasonTokenNotYetValid, "iat is %s in the future, beyond the allowed clock skew of %s", seconds(c.issuedAt-now), time.Duration(g.ClockSkew))
+	case c.hasNotBefore && c.notBefore-now > skew:
+		return reject(reasonTokenNotYetValid, "nbf is %s in the future, beyond the allowed clock skew of %s", seconds(c.notBefore-now), time.Duration(g.ClockSkew))
+	}
+	return nil
+}
+
+// seconds renders a span of seconds for a Detail, to the second.
+func seconds(s float64) time.Duration {
+	if s > math.MaxInt64/1e9 {
+		return time.Duration(math.MaxInt64).Round(time.Second)
+	}
+	return time.Duration(s * 1e9).Round(time.Second)
+}
+
+// checkBinding ties the token to this request's method, path and query, each
+// compared exactly as the client sent it.
+func checkBinding(c *claims, method, path string, query url.Values) *rejection {
+	switch {
+	case !c.hasMethod:
+		return reject(reasonClaimMissing, "the token has no method claim")
+	case c.method != method:
+		return reject(reasonMethodMismatch, "the token's method claim does not match the request method %s", method)
+	case !c.hasPath:
+		return reject(reasonClaimMissing, "the token has no path claim")
+	case c.path != path:
+		return reject(reasonPathMismatch, "the token's path claim does not match the request path %s", path)
+	}
+	return checkQueryBinding(c, query)
+}
+
+func checkQueryBinding(c *claims, query url.Values) *rejection {
+	if len(query) == 0 {
+		if len(c.queryParams) > 0 {
+			return reject(reasonQueryMismatch, "the token has queryParams but the request has no query")
+		}
+		return nil
+	}
+	if !c.hasQuery {
+		return reject(reasonQueryMismatch, "the request has a query but the token has no queryParams claim")
+	}
+	if len(c.queryParams) != len(query) {
+		return reject(reasonQueryMismatch, "queryParams names %d parameters but the request has %d", len(c.queryParams), len(query))
+	}
+	for name, got := range query {
+		want, ok := c.queryParams[name]
+		if !ok {
+			return reject(reasonQueryMismatch, "query parameter %q is not in queryParams", name)
+		}
+		if want.every && !slices.Equal(want.values, got) || !want.every && want.values[0] != got[len(got)-1] {
+			return reject(reasonQueryMismatch, "query parameter %q does not match queryParams", name)
+		}
+	}
+	return nil
+}
+
+// verifySignature tries each candidate key; the first that verifies wins.
+func verifySignature(tok *token, candidates []*verificationKey) (*verificationKey, *rejection) {
+	for _, key := range candidates {
+		if err := key.alg.verify(key.public, tok.signingInput, tok.signature); err == nil {
+			key.lastVerified.Store(time.Now().UnixNano())
+			return key, nil
+		}
+	}
+	if tok.kid != "" {
+		return nil, reject(reasonSignatureInvalid, "the signature does not verify with key %q", tok.kid)
+	}
+	return nil, reject(reasonNoKeyVerified, "the token has no kid and none of the %d keys for %s verifies it", len(candidates), tok.alg)
+}
+
+// checkBodyHash compares the bodyHash claim with the SHA-256 of the raw
+// received bytes in constant time. An empty body may go without the claim.
+func checkBodyHash(c *claims, body []byte) *rejection {
+	if !c.hasBodyHash {
+		if len(body) == 0 {
+			return nil
+		}
+		return reject(reasonClaimMissing, "the token has no bodyHash claim but the request has a body")
+	}
+	sum := sha256.Sum256(body)
+	var want [sha256.Size * 2]byte
+	hex.Encode(want[:], sum[:])
+	if subtle.ConstantTimeCompare(want[:], []byte(c.bodyHash)) != 1 {
+		return reject(reasonBodyHashMismatch, "bodyHash does not match the request body (it must be the lowercase hex SHA-256 of the exact bytes sent)")
+	}
+	return nil
+}

@@ -1,0 +1,91 @@
+package caddymodule
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// checkMediaType accepts application/json with parameters such as charset,
+// and only the identity content coding: the body is hashed as sent.
+func checkMediaType(r *http.Request) *rejection {
+	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mediaType != "application/json" {
+		return reject(reasonMediaType, "Content-Type must be application/json")
+	}
+	for _, coding := range r.Header.Values("Content-Encoding") {
+		for c := range strings.SplitSeq(coding, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				return reject(reasonContentEncoding, "Content-Encoding %s is not accepted; send the body uncompressed", c)
+			}
+		}
+	}
+	return nil
+}
+
+// readBody reads the whole body, bounded in size and in time, so that an
+// accepted request can be forwarded with exactly the bytes that were hashed.
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *rejection) {
+	if r.ContentLength > g.MaxBodySize {
+		return nil, reject(reasonBodyTooLarge, "the body is %d bytes, over the %d-byte limit", r.ContentLength, g.MaxBodySize)
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		return []byte{}, nil
+	}
+	timedOut := g.bodyDeadline(w, r)
+	defer timedOut.stop()
+
+	size := int64(bytes.MinRead)
+	if r.ContentLength >= 0 {
+		size = r.ContentLength + 1 // +1 so the final read sees EOF without growing
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	_, err := buf.ReadFrom(io.LimitReader(r.Body, g.MaxBodySize+1))
+	switch {
+	case err != nil && (timedOut.fired() || isTimeout(err)):
+		return nil, reject(reasonBodyTimeout, "the body was not complete within %s", time.Duration(g.BodyReadTimeout))
+	case err != nil:
+		return nil, reject(reasonBodyUnreadable, "the body could not be read")
+	case int64(buf.Len()) > g.MaxBodySize:
+		return nil, reject(reasonBodyTooLarge, "the body is over the %d-byte limit", g.MaxBodySize)
+	}
+	return buf.Bytes(), nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
+}
+
+// bodyTimer ends a body read that takes too long: through the connection's
+// read deadline where the server supports it, otherwise by closing the body.
+type bodyTimer struct {
+	stop  func()
+	fired func() bool
+}
+
+func (g *Gateway) bodyDeadline(w http.ResponseWriter, r *http.Request) bodyTimer {
+	timeout := time.Duration(g.BodyReadTimeout)
+	rc := http.NewResponseController(w)
+	if err := rc.SetReadDeadline(time.Now().Add(timeout)); err == nil {
+		// Clear it once the body is in: a deadline left behind would let the
+		// server's background read cancel the request while it is proxied.
+		return bodyTimer{
+			stop:  func() { _ = rc.SetReadDeadline(time.Time{}) },
+			fired: func() bool { return false },
+		}
+	}
+	var fired atomic.Bool
+	timer := time.AfterFunc(timeout, func() {
+		fired.Store(true)
+		_ = r.Body.Close()
+	})
+	return bodyTimer{stop: func() { timer.Stop() }, fired: fired.Load}
+}

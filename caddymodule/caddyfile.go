@@ -1,0 +1,152 @@
+package caddymodule
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("checkout_gateway", parseCaddyfile)
+	// With the authentication directives, so that no handle, route or
+	// reverse_proxy can run before the guard wherever it is written.
+	httpcaddyfile.RegisterDirectiveOrder("checkout_gateway", httpcaddyfile.After, "basic_auth")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	g := new(Gateway)
+	err := g.UnmarshalCaddyfile(h.Dispenser)
+	return g, err
+}
+
+// UnmarshalCaddyfile sets up the gateway from Caddyfile tokens. Syntax:
+//
+//	checkout_gateway [<matcher>] {
+//		jwks_file          <path>                 # repeatable, at least one
+//		audience           <aud>
+//		algorithms         <alg...>
+//		max_token_lifetime <duration>
+//		clock_skew         <duration>
+//		signature_header   <header>
+//		methods            <method...>
+//		schema             <name|path>
+//		action             <action>
+//		max_body_size      <size>
+//		body_read_timeout  <duration>
+//		max_key_attempts   <n>
+//	}
+//
+// Every option but jwks_file may appear once; unknown options, missing or
+// extra arguments and nested blocks are errors that name the option.
+func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := make(map[string]bool)
+	for d.NextBlock(0) {
+		option := d.Val()
+		if option != "jwks_file" && seen[option] {
+			return d.Errf("%s: option given more than once", option)
+		}
+		seen[option] = true
+		if err := g.unmarshalOption(d, option); err != nil {
+			return err
+		}
+		if d.NextBlock(1) {
+			return d.Errf("%s: takes no block", option)
+		}
+	}
+	return nil
+}
+
+func (g *Gateway) unmarshalOption(d *caddyfile.Dispenser, option string) error {
+	switch option {
+	case "jwks_file":
+		path, err := oneArg(d, option)
+		g.JWKSFiles = append(g.JWKSFiles, path)
+		return err
+	case "audience":
+		return setString(d, option, &g.Audience)
+	case "signature_header":
+		return setString(d, option, &g.SignatureHeader)
+	case "schema":
+		return setString(d, option, &g.Schema)
+	case "action":
+		return setString(d, option, &g.Action)
+	case "algorithms":
+		return setList(d, option, &g.Algorithms)
+	case "methods":
+		return setList(d, option, &g.Methods)
+	case "max_token_lifetime":
+		return setDuration(d, option, &g.MaxTokenLifetime)
+	case "clock_skew":
+		return setDuration(d, option, &g.ClockSkew)
+	case "body_read_timeout":
+		return setDuration(d, option, &g.BodyReadTimeout)
+	case "max_body_size":
+		arg, err := oneArg(d, option)
+		if err != nil {
+			return err
+		}
+		size, err := humanize.ParseBytes(arg)
+		if err != nil || size == 0 || size > 1<<30 {
+			return d.Errf("max_body_size: %q is not a size between 1 byte and 1GiB", arg)
+		}
+		g.MaxBodySize = int64(size)
+		return nil
+	case "max_key_attempts":
+		arg, err := oneArg(d, option)
+		if err != nil {
+			return err
+		}
+		n, err := strconv.Atoi(arg)
+		if err != nil || n < 1 {
+			return d.Errf("max_key_attempts: %q is not a positive whole number", arg)
+		}
+		g.MaxKeyAttempts = n
+		return nil
+	}
+	return d.Errf("unknown option %q", option)
+}
+
+func oneArg(d *caddyfile.Dispenser, option string) (string, error) {
+	args := d.RemainingArgs()
+	if len(args) != 1 {
+		return "", d.Errf("%s: takes exactly one argument, got %d", option, len(args))
+	}
+	return args[0], nil
+}
+
+func setString(d *caddyfile.Dispenser, option string, dst *string) error {
+	v, err := oneArg(d, option)
+	*dst = v
+	return err
+}
+
+func setList(d *caddyfile.Dispenser, option string, dst *[]string) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.Errf("%s: takes at least one argument", option)
+	}
+	*dst = args
+	return nil
+}
+
+func setDuration(d *caddyfile.Dispenser, option string, dst *caddy.Duration) error {
+	arg, err := oneArg(d, option)
+	if err != nil {
+		return err
+	}
+	dur, err := caddy.ParseDuration(arg)
+	if err != nil || dur <= 0 || dur > 24*time.Hour {
+		return d.Errf("%s: %q is not a duration between 0 and 24h", option, arg)
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}

@@ -1,0 +1,46 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+)
+
+// envelope is the provider's documented error body.
+type envelope struct {
+	Type       string      `json:"Type"`
+	Instance   string      `json:"Instance"`
+	Action     string      `json:"Action"`
+	Detail     string      `json:"Detail"`
+	Extensions *extensions `json:"Extensions,omitempty"`
+}
+
+type extensions struct {
+	Request map[string][]string `json:"Request,omitempty"`
+}
+
+// retryAfterSeconds is what a client is told to wait when the gateway
+// cannot judge requests yet (no signing keys loaded).
+const retryAfterSeconds = 5
+
+// writeEnvelope is the one place an error envelope is written.
+func writeEnvelope(w http.ResponseWriter, status int, env envelope, allow string) {
+	body, err := json.Marshal(env)
+	if err != nil {
+		// Every field is a string or a map of strings: this cannot fail.
+		panic(err)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if status == http.StatusMethodNotAllowed {
+		h.Set("Allow", allow)
+	}
+	if status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}

@@ -1,0 +1,174 @@
+package caddymodule
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+
+	"github.com/lestrrat-go/jwx/v3/jwk"
+)
+
+// minRSABits is the smallest RSA modulus accepted for a signing key.
+const minRSABits = 2048
+
+// verificationKey is one trusted public key, ready to verify: its algorithm
+// is fixed by the key itself, never taken from a token.
+type verificationKey struct {
+	kid    string
+	alg    *algorithm
+	public crypto.PublicKey
+	// lastVerified orders candidates for tokens without kid: the key that
+	// verified most recently is tried first.
+	lastVerified atomic.Int64
+}
+
+// keySet is an immutable view of every trusted key, swapped whole when a
+// source changes. Lookup by kid is a map access whatever the set's size.
+type keySet struct {
+	byKid map[string]*verificationKey
+	byAlg map[string][]*verificationKey
+}
+
+func newKeySet(keys []*verificationKey) (*keySet, error) {
+	ks := &keySet{byKid: make(map[string]*verificationKey, len(keys)), byAlg: make(map[string][]*verificationKey)}
+	for _, k := range keys {
+		if _, dup := ks.byKid[k.kid]; dup {
+			return nil, fmt.Errorf("two keys have kid %q", k.kid)
+		}
+		ks.byKid[k.kid] = k
+		ks.byAlg[k.alg.name] = append(ks.byAlg[k.alg.name], k)
+	}
+	return ks, nil
+}
+
+func (ks *keySet) size() int {
+	if ks == nil {
+		return 0
+	}
+	return len(ks.byKid)
+}
+
+// skippedKey records a key left out of a set and why, for the log. It names
+// the key by kid or position only, never by its material.
+type skippedKey struct {
+	index int
+	kid   string
+	why   string
+}
+
+// parseJWKS reads a JWK set key by key: a key that cannot serve one of the
+// allowed algorithms is skipped, not fatal. An error means the document
+// itself is unusable.
+func parseJWKS(data []byte, allowed []string) ([]*verificationKey, []skippedKey, error) {
+	var doc struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, nil, fmt.Errorf("parsing JWK set: %w", err)
+	}
+	if doc.Keys == nil {
+		return nil, nil, errors.New("parsing JWK set: no \"keys\" array")
+	}
+	var keys []*verificationKey
+	var skipped []skippedKey
+	for i, raw := range doc.Keys {
+		k, kid, err := parseVerificationKey(raw, allowed)
+		if err != nil {
+			skipped = append(skipped, skippedKey{index: i, kid: kid, why: err.Error()})
+			continue
+		}
+		keys = append(keys, k)
+	}
+	return keys, skipped, nil
+}
+
+// parseVerificationKey turns one JWK into a verification key, or says why it
+// cannot be one. The returned kid is for logging even on error.
+func parseVerificationKey(raw []byte, allowed []string) (*verificationKey, string, error) {
+	key, err := jwk.ParseKey(raw)
+	if err != nil {
+		return nil, "", errors.New("not a valid JWK")
+	}
+	kid, _ := key.KeyID()
+	if kid == "" {
+		return nil, kid, errors.New("no kid")
+	}
+	if use, ok := key.KeyUsage(); ok && use != "sig" {
+		return nil, kid, fmt.Errorf("use is %q, not sig", use)
+	}
+	if ops, ok := key.KeyOps(); ok && !slices.Contains(ops, jwk.KeyOpVerify) {
+		return nil, kid, errors.New("key_ops does not include verify")
+	}
+	if private, err := jwk.IsPrivateKey(key); err == nil && private {
+		return nil, kid, errors.New("a private key has no place in a trusted key set")
+	}
+	var public any
+	if err := jwk.Export(key, &public); err != nil {
+		return nil, kid, fmt.Errorf("unsupported key type %s", key.KeyType())
+	}
+	curve, fixedAlg, err := keyCurve(public)
+	if err != nil {
+		return nil, kid, err
+	}
+	algName := fixedAlg
+	if a, ok := key.Algorithm(); ok {
+		algName = a.String()
+		if fixedAlg != "" && algName != fixedAlg {
+			return nil, kid, fmt.Errorf("alg %s contradicts curve %s", algName, curve)
+		}
+	}
+	if algName == "" {
+		return nil, kid, errors.New("an RSA key must name its alg")
+	}
+	alg, known := supportedAlgorithms[algName]
+	if !known {
+		return nil, kid, fmt.Errorf("alg %s is not a supported signature algorithm", algName)
+	}
+	if alg.kty != keyTypeOf(public) {
+		return nil, kid, fmt.Errorf("alg %s does not fit a %s key", algName, keyTypeOf(public))
+	}
+	if !slices.Contains(allowed, algName) {
+		return nil, kid, fmt.Errorf("alg %s is not among the allowed algorithms", algName)
+	}
+	return &verificationKey{kid: kid, alg: alg, public: public}, kid, nil
+}
+
+// keyCurve names an EC or OKP key's curve and the one algorithm it fixes, and
+// refuses RSA keys that are too small. RSA keys fix no algorithm.
+func keyCurve(public any) (curve, alg string, err error) {
+	switch pub := public.(type) {
+	case *ecdsa.PublicKey:
+		curve = pub.Curve.Params().Name
+		alg, ok := curveAlgorithms[curve]
+		if !ok {
+			return "", "", fmt.Errorf("curve %s is not supported", curve)
+		}
+		return curve, alg, nil
+	case ed25519.PublicKey:
+		return "Ed25519", "EdDSA", nil
+	case *rsa.PublicKey:
+		if pub.N.BitLen() < minRSABits {
+			return "", "", fmt.Errorf("RSA key of %d bits is under %d", pub.N.BitLen(), minRSABits)
+		}
+		return "", "", nil
+	}
+	return "", "", fmt.Errorf("unsupported key type %T", public)
+}
+
+func keyTypeOf(public any) string {
+	switch public.(type) {
+	case *ecdsa.PublicKey:
+		return "EC"
+	case *rsa.PublicKey:
+		return "RSA"
+	case ed25519.PublicKey:
+		return "OKP"
+	}
+	return "unknown"
+}

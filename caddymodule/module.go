@@ -1,0 +1,232 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+)
+
+func init() {
+	caddy.RegisterModule(new(Gateway))
+}
+
+// Defaults, as SPEC section 2 gives them.
+const (
+	defaultAudience         = "https://api.noah.com"
+	defaultMaxTokenLifetime = 15 * time.Minute
+	defaultClockSkew        = 60 * time.Second
+	defaultSignatureHeader  = "Api-Signature"
+	defaultSchema           = "create_managed_session"
+	defaultMaxBodySize      = 64 << 10
+	defaultBodyReadTimeout  = 10 * time.Second
+	defaultMaxKeyAttempts   = 4
+	keyIDHeader             = "X-Checkout-Key-ID"
+)
+
+var defaultAlgorithms = []string{"ES384", "ES256"}
+
+// Gateway guards a checkout API: it lets through only requests whose
+// Api-Signature JWT was signed by a trusted key for exactly this request and
+// whose body satisfies the endpoint's JSON schema. It answers every refusal
+// itself with the provider's error envelope and hands accepted requests,
+// byte for byte, to the next handler (normally reverse_proxy).
+type Gateway struct {
+	// Paths of JWK set files holding the trusted public signing keys. Read
+	// once at provision; an unreadable file, a file without a usable key, or
+	// two keys with one kid is a config error.
+	JWKSFiles []string `json:"jwks_files,omitempty"`
+
+	// The audience that every token's `aud` must contain.
+	// Default: `https://api.noah.com`
+	Audience string `json:"audience,omitempty"`
+
+	// The JWS algorithms accepted. `none` and HMAC are never accepted.
+	// Default: `["ES384", "ES256"]`
+	Algorithms []string `json:"algorithms,omitempty"`
+
+	// The longest a token may live: `exp - iat` may not exceed it.
+	// Default: `15m`
+	MaxTokenLifetime caddy.Duration `json:"max_token_lifetime,omitempty"`
+
+	// Leeway for clock differences when checking `iat`, `exp` and `nbf`.
+	// Default: `60s`
+	ClockSkew caddy.Duration `json:"clock_skew,omitempty"`
+
+	// The request header that carries the signed JWT.
+	// Default: `Api-Signature`
+	SignatureHeader string `json:"signature_header,omitempty"`
+
+	// The HTTP methods let through; others get 405 with `Allow`.
+	// Default: `["POST"]`
+	Methods []string `json:"methods,omitempty"`
+
+	// The JSON schema for request bodies: a built-in name or the path of a
+	// JSON Schema file (no remote references are loaded).
+	// Default: `create_managed_session`
+	Schema string `json:"schema,omitempty"`
+
+	// The envelope's `Action`. Default: the schema's `title`.
+	Action string `json:"action,omitempty"`
+
+	// The largest request body accepted, in bytes.
+	// Default: `65536` (64 KiB)
+	MaxBodySize int64 `json:"max_body_size,omitempty"`
+
+	// How long a client has to send the whole body.
+	// Default: `10s`
+	BodyReadTimeout caddy.Duration `json:"body_read_timeout,omitempty"`
+
+	// How many keys are tried for a token without `kid`.
+	// Default: `4`
+	MaxKeyAttempts int `json:"max_key_attempts,omitempty"`
+
+	keys      atomic.Pointer[keySet]
+	schema    *bodySchema
+	methodSet string // the Allow header value
+	logger    *zap.Logger
+	now       func() time.Time
+}
+
+// CaddyModule returns the Caddy module information.
+func (*Gateway) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.checkout_gateway",
+		New: func() caddy.Module { return new(Gateway) },
+	}
+}
+
+// Provision applies defaults, reads key files and compiles the schema.
+func (g *Gateway) Provision(ctx caddy.Context) error {
+	g.logger = ctx.Logger()
+	if g.now == nil {
+		g.now = time.Now
+	}
+	g.applyDefaults()
+	if err := g.checkAlgorithms(); err != nil {
+		return err
+	}
+	schema, err := loadBodySchema(g.Schema)
+	if err != nil {
+		return fmt.Errorf("schema: %w", err)
+	}
+	g.schema = schema
+	if g.Action == "" {
+		g.Action = schema.title
+	}
+	g.methodSet = strings.Join(g.Methods, ", ")
+	return g.loadKeyFiles()
+}
+
+func (g *Gateway) applyDefaults() {
+	if g.Audience == "" {
+		g.Audience = defaultAudience
+	}
+	if len(g.Algorithms) == 0 {
+		g.Algorithms = slices.Clone(defaultAlgorithms)
+	}
+	if g.MaxTokenLifetime == 0 {
+		g.MaxTokenLifetime = caddy.Duration(defaultMaxTokenLifetime)
+	}
+	if g.ClockSkew == 0 {
+		g.ClockSkew = caddy.Duration(defaultClockSkew)
+	}
+	if g.SignatureHeader == "" {
+		g.SignatureHeader = defaultSignatureHeader
+	}
+	if len(g.Methods) == 0 {
+		g.Methods = []string{http.MethodPost}
+	}
+	if g.Schema == "" {
+		g.Schema = defaultSchema
+	}
+	if g.MaxBodySize == 0 {
+		g.MaxBodySize = defaultMaxBodySize
+	}
+	if g.BodyReadTimeout == 0 {
+		g.BodyReadTimeout = caddy.Duration(defaultBodyReadTimeout)
+	}
+	if g.MaxKeyAttempts == 0 {
+		g.MaxKeyAttempts = defaultMaxKeyAttempts
+	}
+}
+
+func (g *Gateway) checkAlgorithms() error {
+	for _, name := range g.Algorithms {
+		if _, ok := supportedAlgorithms[name]; !ok {
+			return fmt.Errorf("algorithms: %q is not a supported signature algorithm (supported: %s)", name, strings.Join(slices.Sorted(maps.Keys(supportedAlgorithms)), ", "))
+		}
+	}
+	return nil
+}
+
+// loadKeyFiles reads every jwks_file into one set. Skipped keys are logged
+// by kid and reason so an operator can see why a key is not trusted.
+func (g *Gateway) loadKeyFiles() error {
+	var all []*verificationKey
+	for _, path := range g.JWKSFiles {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("jwks_file %s: %w", path, err)
+		}
+		keys, skipped, err := parseJWKS(data, g.Algorithms)
+		if err != nil {
+			return fmt.Errorf("jwks_file %s: %w", path, err)
+		}
+		for _, s := range skipped {
+			g.logger.Warn("signing key left out", zap.String("source", path), zap.Int("index", s.index), zap.String("kid", s.kid), zap.String("why", s.why))
+		}
+		if len(keys) == 0 {
+			return fmt.Errorf("jwks_file %s: no usable signing key for algorithms %s", path, strings.Join(g.Algorithms, ", "))
+		}
+		all = append(all, keys...)
+	}
+	ks, err := newKeySet(all)
+	if err != nil {
+		return fmt.Errorf("jwks_file: %w", err)
+	}
+	g.keys.Store(ks)
+	return nil
+}
+
+// Validate checks the provisioned configuration without changing it.
+func (g *Gateway) Validate() error {
+	var errs []error
+	if len(g.JWKSFiles) == 0 {
+		errs = append(errs, errors.New("no key source: set jwks_file"))
+	}
+	if g.MaxTokenLifetime < 0 {
+		errs = append(errs, errors.New("max_token_lifetime must be positive"))
+	}
+	if g.ClockSkew < 0 {
+		errs = append(errs, errors.New("clock_skew must not be negative"))
+	}
+	if g.MaxBodySize < 0 {
+		errs = append(errs, errors.New("max_body_size must be positive"))
+	}
+	if g.BodyReadTimeout < 0 {
+		errs = append(errs, errors.New("body_read_timeout must be positive"))
+	}
+	if g.MaxKeyAttempts < 0 {
+		errs = append(errs, errors.New("max_key_attempts must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Gateway)(nil)
+	_ caddy.Validator             = (*Gateway)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Gateway)(nil)
+	_ caddyfile.Unmarshaler       = (*Gateway)(nil)
+)

@@ -1,0 +1,84 @@
+package caddymodule
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+// endToEndHeaders may never be named in Connection: a hop that honoured it
+// would strip the signature, the tenant's key or the body's framing between
+// the gateway and the upstream.
+var endToEndHeaders = []string{"Api-Signature", "X-Api-Key", "Content-Type", "Content-Length"}
+
+// clientTarget is the path and raw query exactly as the client sent them,
+// before any rewrite by an earlier handler.
+func clientTarget(r *http.Request) (path, rawQuery string) {
+	orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request)
+	if !ok {
+		orig = *r
+	}
+	target := orig.RequestURI
+	if target == "" || !strings.HasPrefix(target, "/") {
+		// HTTP/2 and absolute-form requests: the parsed URL is all there is.
+		return orig.URL.EscapedPath(), orig.URL.RawQuery
+	}
+	path, rawQuery, _ = strings.Cut(target, "?")
+	return path, rawQuery
+}
+
+// checkPath refuses a path with more than one spelling, so that the signed
+// `path` claim can be compared byte for byte.
+func checkPath(path string) *rejection {
+	if path == "" || path[0] != '/' {
+		return reject(reasonPathNotCanonical, "the request path must start with /")
+	}
+	for _, bad := range []string{"%", "\\", ";", "\x00", "//"} {
+		if strings.Contains(path, bad) {
+			return reject(reasonPathNotCanonical, "the request path must not contain %q", bad)
+		}
+	}
+	for _, seg := range strings.Split(path[1:], "/") {
+		if seg == "." || seg == ".." {
+			return reject(reasonPathNotCanonical, "the request path must not contain . or .. segments")
+		}
+	}
+	return nil
+}
+
+// parseQuery parses the query strictly: a malformed escape or a `;`
+// separator is refused rather than guessed at.
+func parseQuery(rawQuery string) (url.Values, *rejection) {
+	values, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, reject(reasonQueryMalformed, "the query string is not well formed")
+	}
+	return values, nil
+}
+
+// checkHopByHop refuses requests that ask a hop to drop an end-to-end header,
+// and requests with trailers, which could add headers after verification.
+func checkHopByHop(r *http.Request) *rejection {
+	for _, value := range r.Header.Values("Connection") {
+		for name := range strings.SplitSeq(value, ",") {
+			name = strings.TrimSpace(name)
+			if slices.ContainsFunc(endToEndHeaders, func(h string) bool { return strings.EqualFold(h, name) }) {
+				return reject(reasonHopByHopHeader, "the Connection header must not name %s", http.CanonicalHeaderKey(name))
+			}
+		}
+	}
+	if len(r.Trailer) > 0 || r.Header.Get("Trailer") != "" {
+		return reject(reasonTrailers, "requests with trailers are not accepted")
+	}
+	return nil
+}
+
+func (g *Gateway) checkMethod(r *http.Request) *rejection {
+	if slices.Contains(g.Methods, r.Method) {
+		return nil
+	}
+	return reject(reasonMethodNotAllowed, "method %s is not allowed here; use %s", r.Method, g.methodSet)
+}

@@ -1,0 +1,194 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+)
+
+// maxListedEnum is the longest enumeration spelled out in a reason; longer
+// ones (country codes) use the schema's x-enum-message.
+const maxListedEnum = 10
+
+// violations flattens a validation error tree into Extensions.Request: each
+// offending property's dotted path mapped to every reason found for it.
+func (s *bodySchema) violations(root *jsonschema.ValidationError, body any) map[string][]string {
+	fields := make(map[string][]string)
+	add := func(path, why string) {
+		if !slices.Contains(fields[path], why) {
+			fields[path] = append(fields[path], why)
+		}
+	}
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) > 0 {
+			for _, c := range e.Causes {
+				walk(c)
+			}
+			return
+		}
+		at := instancePath(body, e.InstanceLocation)
+		switch k := e.ErrorKind.(type) {
+		case *kind.Required:
+			for _, name := range k.Missing {
+				add(joinPath(at, name), "is required")
+			}
+		case *kind.AdditionalProperties:
+			for _, name := range k.Properties {
+				add(joinPath(at, name), "is not allowed")
+			}
+		default:
+			add(at, s.reasonFor(e))
+		}
+	}
+	walk(root)
+	return fields
+}
+
+// reasonFor words one violation in plain English, naming the rule and its
+// limit but never the submitted value: bodies carry KYC data.
+func (s *bodySchema) reasonFor(e *jsonschema.ValidationError) string {
+	switch k := e.ErrorKind.(type) {
+	case *kind.Type:
+		return "must be " + articled(k.Want) + ", not " + k.Got
+	case *kind.MinLength:
+		if k.Want == 1 {
+			return "must not be empty"
+		}
+		if s.maxLengthAt(e.SchemaURL) == k.Want {
+			return fmt.Sprintf("must be exactly %d characters", k.Want)
+		}
+		return fmt.Sprintf("must be at least %d characters", k.Want)
+	case *kind.MaxLength:
+		if s.minLengthAt(e.SchemaURL) == k.Want {
+			return fmt.Sprintf("must be exactly %d characters", k.Want)
+		}
+		return fmt.Sprintf("must be at most %d characters", k.Want)
+	case *kind.Enum:
+		if msg, ok := s.keywordAt(e.SchemaURL, "x-enum-message").(string); ok {
+			return msg
+		}
+		if len(k.Want) <= maxListedEnum {
+			names := make([]string, len(k.Want))
+			for i, w := range k.Want {
+				names[i] = fmt.Sprint(w)
+			}
+			return "must be one of " + strings.Join(names, ", ")
+		}
+		return "must be one of the allowed values"
+	case *kind.Const:
+		return fmt.Sprintf("must be %v", k.Want)
+	case *kind.Format:
+		if k.Want == "date" {
+			return "must be a real calendar date written YYYY-MM-DD"
+		}
+		return "must be a valid " + k.Want
+	case *kind.Pattern:
+		return "must match the pattern " + k.Want
+	case *kind.MinItems:
+		return fmt.Sprintf("must have at least %d items", k.Want)
+	case *kind.MaxItems:
+		return fmt.Sprintf("must have at most %d items", k.Want)
+	case *kind.FalseSchema:
+		return "is not allowed"
+	}
+	return "is not valid"
+}
+
+func articled(types []string) string {
+	out := make([]string, len(types))
+	for i, t := range types {
+		switch t {
+		case "object", "array", "integer":
+			out[i] = "an " + t
+		default:
+			out[i] = "a " + t
+		}
+	}
+	return strings.Join(out, " or ")
+}
+
+func (s *bodySchema) minLengthAt(schemaURL string) int {
+	return jsonInt(s.keywordAt(schemaURL, "minLength"))
+}
+
+func (s *bodySchema) maxLengthAt(schemaURL string) int {
+	return jsonInt(s.keywordAt(schemaURL, "maxLength"))
+}
+
+func jsonInt(v any) int {
+	n, ok := v.(interface{ String() string })
+	if !ok {
+		return -1
+	}
+	i, err := strconv.Atoi(n.String())
+	if err != nil {
+		return -1
+	}
+	return i
+}
+
+// keywordAt reads a keyword of the schema object at schemaURL's fragment in
+// the raw document: where the compiled schema keeps no custom keywords.
+func (s *bodySchema) keywordAt(schemaURL, keyword string) any {
+	_, fragment, _ := strings.Cut(schemaURL, "#")
+	node := s.doc
+	for _, token := range strings.Split(strings.TrimPrefix(fragment, "/"), "/") {
+		if token == "" {
+			continue
+		}
+		if unescaped, err := url.PathUnescape(token); err == nil {
+			token = unescaped
+		}
+		token = strings.NewReplacer("~1", "/", "~0", "~").Replace(token)
+		switch n := node.(type) {
+		case map[string]any:
+			node = n[token]
+		case []any:
+			i, err := strconv.Atoi(token)
+			if err != nil || i < 0 || i >= len(n) {
+				return nil
+			}
+			node = n[i]
+		default:
+			return nil
+		}
+	}
+	obj, _ := node.(map[string]any)
+	return obj[keyword]
+}
+
+// instancePath writes an instance location as the envelope names it,
+// walking the body so that array indexes and numeric member names differ.
+func instancePath(body any, location []string) string {
+	var b strings.Builder
+	node := body
+	for _, seg := range location {
+		switch n := node.(type) {
+		case []any:
+			b.WriteString("[" + seg + "]")
+			if i, err := strconv.Atoi(seg); err == nil && i >= 0 && i < len(n) {
+				node = n[i]
+			}
+		case map[string]any:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(seg)
+			node = n[seg]
+		}
+	}
+	return b.String()
+}
+
+func joinPath(parent, name string) string {
+	if parent == "" {
+		return name
+	}
+	return parent + "." + name
+}

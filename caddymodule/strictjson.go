@@ -1,0 +1,394 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// maxJSONDepth bounds nesting so that a hostile document cannot exhaust the
+// stack or make later passes expensive.
+const maxJSONDepth = 32
+
+// jsonError says which strictness rule a document broke and where. It never
+// carries a value from the document, only member names on the path.
+type jsonError struct {
+	Offset int
+	Path   string
+	Rule   string
+}
+
+func (e *jsonError) Error() string {
+	if e.Path == "" {
+		return fmt.Sprintf("%s at byte %d", e.Rule, e.Offset)
+	}
+	return fmt.Sprintf("%s at byte %d (%s)", e.Rule, e.Offset, e.Path)
+}
+
+// parseStrictJSON decodes one JSON object in a single pass and refuses what
+// encoding/json tolerates: duplicate members, invalid UTF-8, lone surrogate
+// escapes, a byte-order mark, trailing content and deep nesting. Numbers
+// stay json.Number so that nothing is lost.
+func parseStrictJSON(data []byte) (map[string]any, error) {
+	p := strictParser{data: data}
+	if len(data) >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF {
+		return nil, p.fail("byte-order mark before the JSON value")
+	}
+	p.skipSpace()
+	if p.pos >= len(p.data) {
+		return nil, p.fail("empty document")
+	}
+	if p.data[p.pos] != '{' {
+		return nil, p.fail("the JSON value is not an object")
+	}
+	v, err := p.value(0)
+	if err != nil {
+		return nil, err
+	}
+	p.skipSpace()
+	if p.pos != len(p.data) {
+		return nil, p.fail("content after the JSON value")
+	}
+	return v.(map[string]any), nil
+}
+
+type strictParser struct {
+	data []byte
+	pos  int
+	path []string
+}
+
+func (p *strictParser) fail(rule string) *jsonError {
+	return &jsonError{Offset: p.pos, Path: dottedPath(p.path), Rule: rule}
+}
+
+func (p *strictParser) skipSpace() {
+	for p.pos < len(p.data) {
+		switch p.data[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (p *strictParser) value(depth int) (any, error) {
+	p.skipSpace()
+	if p.pos >= len(p.data) {
+		return nil, p.fail("unexpected end of JSON")
+	}
+	switch c := p.data[p.pos]; {
+	case c == '{':
+		return p.object(depth + 1)
+	case c == '[':
+		return p.array(depth + 1)
+	case c == '"':
+		return p.string()
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.number()
+	case c == 't':
+		return true, p.literal("true")
+	case c == 'f':
+		return false, p.literal("false")
+	case c == 'n':
+		return nil, p.literal("null")
+	default:
+		return nil, p.fail("invalid character")
+	}
+}
+
+func (p *strictParser) literal(word string) error {
+	if !strings.HasPrefix(string(p.data[p.pos:min(len(p.data), p.pos+len(word))]), word) {
+		return p.fail("invalid literal")
+	}
+	p.pos += len(word)
+	return nil
+}
+
+func (p *strictParser) object(depth int) (any, error) {
+	if depth > maxJSONDepth {
+		return nil, p.fail(fmt.Sprintf("nesting deeper than %d", maxJSONDepth))
+	}
+	p.pos++ // '{'
+	obj := make(map[string]any)
+	p.skipSpace()
+	if p.pos < len(p.data) && p.data[p.pos] == '}' {
+		p.pos++
+		return obj, nil
+	}
+	for {
+		p.skipSpace()
+		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
+			return nil, p.fail("expected a member name")
+		}
+		nameAt := p.pos
+		name, err := p.string()
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := obj[name]; dup {
+			p.pos = nameAt
+			p.path = append(p.path, name)
+			return nil, p.fail("duplicate member")
+		}
+		p.skipSpace()
+		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
+			return nil, p.fail("expected ':' after a member name")
+		}
+		p.pos++
+		p.path = append(p.path, name)
+		v, err := p.value(depth)
+		if err != nil {
+			return nil, err
+		}
+		p.path = p.path[:len(p.path)-1]
+		obj[name] = v
+		p.skipSpace()
+		if p.pos >= len(p.data) {
+			return nil, p.fail("unexpected end of JSON")
+		}
+		switch p.data[p.pos] {
+		case ',':
+			p.pos++
+		case '}':
+			p.pos++
+			return obj, nil
+		default:
+			return nil, p.fail("expected ',' or '}' in an object")
+		}
+	}
+}
+
+func (p *strictParser) array(depth int) (any, error) {
+	if depth > maxJSONDepth {
+		return nil, p.fail(fmt.Sprintf("nesting deeper than %d", maxJSONDepth))
+	}
+	p.pos++ // '['
+	arr := []any{}
+	p.skipSpace()
+	if p.pos < len(p.data) && p.data[p.pos] == ']' {
+		p.pos++
+		return arr, nil
+	}
+	for i := 0; ; i++ {
+		p.path = append(p.path, "["+strconv.Itoa(i)+"]")
+		v, err := p.value(depth)
+		if err != nil {
+			return nil, err
+		}
+		p.path = p.path[:len(p.path)-1]
+		arr = append(arr, v)
+		p.skipSpace()
+		if p.pos >= len(p.data) {
+			return nil, p.fail("unexpected end of JSON")
+		}
+		switch p.data[p.pos] {
+		case ',':
+			p.pos++
+		case ']':
+			p.pos++
+			return arr, nil
+		default:
+			return nil, p.fail("expected ',' or ']' in an array")
+		}
+	}
+}
+
+// string decodes a string token. The common case, plain ASCII or valid UTF-8
+// without escapes, is a single scan and one allocation.
+func (p *strictParser) string() (string, error) {
+	start := p.pos + 1
+	i := start
+	for i < len(p.data) {
+		c := p.data[i]
+		if c == '"' {
+			raw := p.data[start:i]
+			if !utf8.Valid(raw) {
+				p.pos = start
+				return "", p.fail("invalid UTF-8 in a string")
+			}
+			p.pos = i + 1
+			return string(raw), nil
+		}
+		if c == '\\' {
+			return p.escapedString(start)
+		}
+		if c < 0x20 {
+			p.pos = i
+			return "", p.fail("control character in a string")
+		}
+		i++
+	}
+	p.pos = i
+	return "", p.fail("unterminated string")
+}
+
+func (p *strictParser) escapedString(start int) (string, error) {
+	var b strings.Builder
+	i := start
+	for i < len(p.data) {
+		c := p.data[i]
+		switch {
+		case c == '"':
+			p.pos = i + 1
+			return b.String(), nil
+		case c < 0x20:
+			p.pos = i
+			return "", p.fail("control character in a string")
+		case c == '\\':
+			if i+1 >= len(p.data) {
+				p.pos = i
+				return "", p.fail("unterminated string")
+			}
+			switch e := p.data[i+1]; e {
+			case '"', '\\', '/':
+				b.WriteByte(e)
+				i += 2
+			case 'b':
+				b.WriteByte('\b')
+				i += 2
+			case 'f':
+				b.WriteByte('\f')
+				i += 2
+			case 'n':
+				b.WriteByte('\n')
+				i += 2
+			case 'r':
+				b.WriteByte('\r')
+				i += 2
+			case 't':
+				b.WriteByte('\t')
+				i += 2
+			case 'u':
+				r, n, err := p.unicodeEscape(i)
+				if err != nil {
+					return "", err
+				}
+				b.WriteRune(r)
+				i += n
+			default:
+				p.pos = i
+				return "", p.fail("invalid escape in a string")
+			}
+		case c < utf8.RuneSelf:
+			b.WriteByte(c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(p.data[i:])
+			if r == utf8.RuneError && size <= 1 {
+				p.pos = i
+				return "", p.fail("invalid UTF-8 in a string")
+			}
+			b.Write(p.data[i : i+size])
+			i += size
+		}
+	}
+	p.pos = i
+	return "", p.fail("unterminated string")
+}
+
+// unicodeEscape decodes \uXXXX at i, joining a surrogate pair and refusing a
+// lone surrogate, which encoding/json would silently turn into U+FFFD.
+func (p *strictParser) unicodeEscape(i int) (rune, int, error) {
+	hi, ok := hex4(p.data, i+2)
+	if !ok {
+		p.pos = i
+		return 0, 0, p.fail("invalid \\u escape in a string")
+	}
+	if !utf16.IsSurrogate(hi) {
+		return hi, 6, nil
+	}
+	if hi < 0xDC00 && i+12 <= len(p.data) && p.data[i+6] == '\\' && p.data[i+7] == 'u' {
+		if lo, ok := hex4(p.data, i+8); ok && lo >= 0xDC00 && lo <= 0xDFFF {
+			return utf16.DecodeRune(hi, lo), 12, nil
+		}
+	}
+	p.pos = i
+	return 0, 0, p.fail("lone surrogate escape in a string")
+}
+
+func hex4(data []byte, at int) (rune, bool) {
+	if at+4 > len(data) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range data[at : at+4] {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
+
+// number scans the JSON number grammar exactly: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (p *strictParser) number() (any, error) {
+	start := p.pos
+	i := p.pos
+	d := p.data
+	if i < len(d) && d[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(d) && d[i] == '0':
+		i++
+	case i < len(d) && d[i] >= '1' && d[i] <= '9':
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
+		}
+	default:
+		p.pos = i
+		return nil, p.fail("invalid number")
+	}
+	if i < len(d) && d[i] == '.' {
+		i++
+		digits := i
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
+		}
+		if i == digits {
+			p.pos = i
+			return nil, p.fail("invalid number")
+		}
+	}
+	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+		i++
+		if i < len(d) && (d[i] == '+' || d[i] == '-') {
+			i++
+		}
+		digits := i
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
+		}
+		if i == digits {
+			p.pos = i
+			return nil, p.fail("invalid number")
+		}
+	}
+	p.pos = i
+	return json.Number(d[start:i]), nil
+}
+
+// dottedPath writes a location the way the envelope names properties:
+// Customer.Identities[0].IDType.
+func dottedPath(segments []string) string {
+	var b strings.Builder
+	for _, s := range segments {
+		if b.Len() > 0 && !strings.HasPrefix(s, "[") {
+			b.WriteByte('.')
+		}
+		b.WriteString(s)
+	}
+	return b.String()
+}
