@@ -44,7 +44,9 @@ func TestAccepted(t *testing.T) {
 		{name: "query as strings, last value of a repeated name", key: f.k384, query: "?mode=test&tag=a&tag=b",
 			edit: func(c map[string]any) { c["queryParams"] = map[string]any{"mode": "test", "tag": "b"} }},
 		{name: "query as arrays in order", key: f.k384, query: "?tag=a&tag=b&n=1",
-			edit: func(c map[string]any) { c["queryParams"] = map[string]any{"tag": []string{"a", "b"}, "n": []string{"1"}} }},
+			edit: func(c map[string]any) {
+				c["queryParams"] = map[string]any{"tag": []string{"a", "b"}, "n": []string{"1"}}
+			}},
 		{name: "query number and boolean as text", key: f.k384, query: "?n=10&live=true",
 			edit: func(c map[string]any) { c["queryParams"] = map[string]any{"n": 10, "live": true} }},
 		{name: "empty queryParams without a query", key: f.k384, edit: func(c map[string]any) { c["queryParams"] = map[string]any{} }},

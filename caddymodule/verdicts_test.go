@@ -92,7 +92,9 @@ func TestVerdicts(t *testing.T) {
 		{"Connection names Api-Signature", func(t *testing.T) *http.Response {
 			return gw.post(t, testPath, good(t), validBody, "Connection", "keep-alive, Api-Signature")
 		}, 400, typeInvalidMessage, "Connection"},
-		{"Connection names X-Api-Key", func(t *testing.T) *http.Response { return gw.post(t, testPath, good(t), validBody, "Connection", "x-api-key") }, 400, typeInvalidMessage, "X-Api-Key"},
+		{"Connection names X-Api-Key", func(t *testing.T) *http.Response {
+			return gw.post(t, testPath, good(t), validBody, "Connection", "x-api-key")
+		}, 400, typeInvalidMessage, "X-Api-Key"},
 		{"trailers", func(t *testing.T) *http.Response {
 			tok := good(t)
 			return gw.rawRequest(t, "POST "+testPath+" HTTP/1.1\r\nHost: x\r\nApi-Signature: "+tok+"\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nTrailer: X-Late\r\nConnection: close\r\n\r\n"+
