@@ -219,7 +219,7 @@ func startCaddy(t testing.TB, siteBody string) *gateway {
 	log {
 		output file %s
 		format json
-		level DEBUG
+		level INFO
 	}
 }
 

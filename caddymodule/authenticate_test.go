@@ -1,0 +1,132 @@
+package caddymodule
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+// TestCheckClaimsBoundaries pins the exact edges of the time rules with an
+// injected clock: at the limit is accepted, one second beyond is not.
+func TestCheckClaimsBoundaries(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	g := &Gateway{Audience: defaultAudience, ClockSkew: caddy.Duration(60 * time.Second), MaxTokenLifetime: caddy.Duration(15 * time.Minute), now: func() time.Time { return now }}
+	n := float64(now.Unix())
+	cases := []struct {
+		name     string
+		iat, exp float64
+		nbf      float64
+		hasNbf   bool
+		reason   reason // empty: accepted
+	}{
+		{name: "fresh", iat: n, exp: n + 300},
+		{name: "lifetime exactly 15m", iat: n - 100, exp: n + 800},
+		{name: "lifetime 15m1s", iat: n - 100, exp: n + 801, reason: reasonTokenLifetime},
+		{name: "expired exactly the skew ago", iat: n - 300, exp: n - 60},
+		{name: "expired a second past the skew", iat: n - 300, exp: n - 61, reason: reasonTokenExpired},
+		{name: "expired a fraction past the skew", iat: n - 300, exp: n - 60.001, reason: reasonTokenExpired},
+		{name: "iat exactly the skew ahead", iat: n + 60, exp: n + 300},
+		{name: "iat a second past the skew", iat: n + 61, exp: n + 300, reason: reasonTokenNotYetValid},
+		{name: "nbf exactly the skew ahead", iat: n, exp: n + 300, nbf: n + 60, hasNbf: true},
+		{name: "nbf a second past the skew", iat: n, exp: n + 300, nbf: n + 61, hasNbf: true, reason: reasonTokenNotYetValid},
+		{name: "exp equal to iat", iat: n, exp: n, reason: reasonTokenLifetime},
+		{name: "exp before iat", iat: n, exp: n - 1, reason: reasonTokenLifetime},
+		{name: "huge exp", iat: n, exp: 1e300, reason: reasonTokenLifetime},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &claims{audience: []string{defaultAudience}, issuedAt: tc.iat, expiresAt: tc.exp, notBefore: tc.nbf, hasNotBefore: tc.hasNbf}
+			rej := g.checkClaims(c)
+			switch {
+			case tc.reason == "" && rej != nil:
+				t.Fatalf("refused: %v", rej)
+			case tc.reason != "" && (rej == nil || rej.reason != tc.reason):
+				t.Fatalf("got %v, want %s", rej, tc.reason)
+			}
+		})
+	}
+}
+
+func TestExpiredDetailSaysHowLongAgo(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	g := &Gateway{Audience: defaultAudience, ClockSkew: caddy.Duration(time.Minute), MaxTokenLifetime: caddy.Duration(15 * time.Minute), now: func() time.Time { return now }}
+	rej := g.checkClaims(&claims{audience: []string{defaultAudience}, issuedAt: 1_800_000_000 - 600, expiresAt: 1_800_000_000 - 192})
+	if rej == nil || rej.detail != "token expired 3m12s ago" {
+		t.Fatalf("got %v", rej)
+	}
+}
+
+func TestQueryBinding(t *testing.T) {
+	cases := []struct {
+		name   string
+		query  string
+		claim  map[string]queryClaim
+		hasQ   bool
+		accept bool
+	}{
+		{"no query, no claim", "", nil, false, true},
+		{"no query, empty claim", "", map[string]queryClaim{}, true, true},
+		{"no query, claim names one", "", map[string]queryClaim{"a": {values: []string{"1"}}}, true, false},
+		{"query, no claim", "a=1", nil, false, false},
+		{"string matches", "a=1", map[string]queryClaim{"a": {values: []string{"1"}}}, true, true},
+		{"string is the last value", "a=1&a=2", map[string]queryClaim{"a": {values: []string{"2"}}}, true, true},
+		{"string is not the last value", "a=1&a=2", map[string]queryClaim{"a": {values: []string{"1"}}}, true, false},
+		{"array in order", "a=1&a=2", map[string]queryClaim{"a": {values: []string{"1", "2"}, every: true}}, true, true},
+		{"array out of order", "a=1&a=2", map[string]queryClaim{"a": {values: []string{"2", "1"}, every: true}}, true, false},
+		{"array missing a value", "a=1&a=2", map[string]queryClaim{"a": {values: []string{"1"}, every: true}}, true, false},
+		{"extra name in claim", "a=1", map[string]queryClaim{"a": {values: []string{"1"}}, "b": {values: []string{"2"}}}, true, false},
+		{"name missing from claim", "a=1&b=2", map[string]queryClaim{"a": {values: []string{"1"}}}, true, false},
+		{"escaped value", "q=a%20b", map[string]queryClaim{"q": {values: []string{"a b"}}}, true, true},
+		{"empty value", "a=", map[string]queryClaim{"a": {values: []string{""}}}, true, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			q, err := url.ParseQuery(tc.query)
+			must(t, err)
+			rej := checkQueryBinding(&claims{queryParams: tc.claim, hasQuery: tc.hasQ}, q)
+			if (rej == nil) != tc.accept {
+				t.Fatalf("accept = %v, want %v (%v)", rej == nil, tc.accept, rej)
+			}
+		})
+	}
+}
+
+func TestCheckPath(t *testing.T) {
+	for path, ok := range map[string]bool{
+		"/checkout/manage":      true,
+		"/v1/checkout/manage":   true,
+		"/checkout/manage/":     true,
+		"/":                     true,
+		"":                      false,
+		"checkout":              false,
+		"/a%2Fb":                false,
+		"/a//b":                 false,
+		"/a/./b":                false,
+		"/a/../b":               false,
+		"/a/.":                  false,
+		"/a\\b":                 false,
+		"/a;b":                  false,
+		"/a\x00b":               false,
+		"/checkout/manage.json": true,
+	} {
+		if got := checkPath(path) == nil; got != ok {
+			t.Errorf("checkPath(%q) accepted = %v, want %v", path, got, ok)
+		}
+	}
+}
+
+func TestParseTokenRefusesWithoutEchoingIt(t *testing.T) {
+	secretish := "eyJzZWNyZXQiOiJkbyBub3QgbG9nIG1lIn0"
+	for _, value := range []string{secretish, secretish + "." + secretish, secretish + ".." + secretish} {
+		_, rej := parseToken(value)
+		if rej == nil {
+			t.Fatalf("accepted %q", value)
+		}
+		if strings.Contains(rej.detail, secretish) {
+			t.Errorf("Detail echoes the token: %s", rej.detail)
+		}
+	}
+}

@@ -1,0 +1,145 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+func TestUnmarshalCaddyfile(t *testing.T) {
+	full := `checkout_gateway {
+		jwks_file a.json
+		jwks_file b.json
+		audience https://api.example.com
+		algorithms ES256
+		max_token_lifetime 5m
+		clock_skew 30s
+		signature_header X-Signature
+		methods POST PUT
+		schema create_managed_session
+		action CreateManagedSession
+		max_body_size 32KiB
+		body_read_timeout 3s
+		max_key_attempts 2
+	}`
+	var g Gateway
+	must(t, g.UnmarshalCaddyfile(caddyfile.NewTestDispenser(full)))
+	want := Gateway{
+		JWKSFiles: []string{"a.json", "b.json"}, Audience: "https://api.example.com", Algorithms: []string{"ES256"},
+		MaxTokenLifetime: caddy.Duration(5 * time.Minute), ClockSkew: caddy.Duration(30 * time.Second),
+		SignatureHeader: "X-Signature", Methods: []string{"POST", "PUT"}, Schema: "create_managed_session",
+		Action: "CreateManagedSession", MaxBodySize: 32 << 10, BodyReadTimeout: caddy.Duration(3 * time.Second), MaxKeyAttempts: 2,
+	}
+	gotJSON, _ := json.Marshal(&g)
+	wantJSON, _ := json.Marshal(&want)
+	if string(gotJSON) != string(wantJSON) {
+		t.Fatalf("got  %s\nwant %s", gotJSON, wantJSON)
+	}
+
+	errorCases := map[string]string{
+		"unknown option":        "checkout_gateway {\n jwks_files a.json\n}",
+		"duplicate option":      "checkout_gateway {\n audience a\n audience b\n}",
+		"missing argument":      "checkout_gateway {\n audience\n}",
+		"extra argument":        "checkout_gateway {\n clock_skew 1s 2s\n}",
+		"argument on directive": "checkout_gateway extra {\n}",
+		"nested block":          "checkout_gateway {\n audience a {\n  x\n }\n}",
+		"bad duration":          "checkout_gateway {\n clock_skew soon\n}",
+		"negative duration":     "checkout_gateway {\n clock_skew -1s\n}",
+		"bad size":              "checkout_gateway {\n max_body_size lots\n}",
+		"zero key attempts":     "checkout_gateway {\n max_key_attempts 0\n}",
+		"empty algorithms":      "checkout_gateway {\n algorithms\n}",
+	}
+	optionNamed := map[string]string{
+		"unknown option": "jwks_files", "duplicate option": "audience", "missing argument": "audience",
+		"extra argument": "clock_skew", "nested block": "audience", "bad duration": "clock_skew",
+		"negative duration": "clock_skew", "bad size": "max_body_size", "zero key attempts": "max_key_attempts",
+		"empty algorithms": "algorithms", "argument on directive": "",
+	}
+	for name, input := range errorCases {
+		t.Run(name, func(t *testing.T) {
+			var g Gateway
+			err := g.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), optionNamed[name]) {
+				t.Errorf("error %q does not name %q", err, optionNamed[name])
+			}
+		})
+	}
+}
+
+// TestValidateConfig runs what `caddy validate` runs on whole Caddyfiles and
+// checks that each broken one is refused with a message naming the problem.
+func TestValidateConfig(t *testing.T) {
+	dir := t.TempDir()
+	good := writeJWKS(t, newTestKey(t, "k1", "ES384"))
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		must(t, os.WriteFile(p, []byte(content), 0o600))
+		return p
+	}
+	hmacOnly := write("hmac.json", `{"keys":[{"kty":"oct","kid":"s","k":"c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}]}`)
+	es256Only := writeJWKS(t, newTestKey(t, "k2", "ES256"))
+	dupKid := writeJWKS(t, newTestKey(t, "same", "ES384"), newTestKey(t, "same", "ES384"))
+	badSchema := write("bad-schema.json", `{"type":"object","properties":{"a":{"type":"strin"}}}`)
+	remoteSchema := write("remote-schema.json", `{"$ref":"https://schemas.example.com/x.json"}`)
+	notJSON := write("garbage.json", `this is not json`)
+	cases := []struct {
+		name    string
+		options string
+		want    string // empty: valid
+	}{
+		{"valid", "jwks_file " + good, ""},
+		{"valid schema file", "jwks_file " + good + "\nschema " + write("ok-schema.json", `{"type":"object"}`), ""},
+		{"no key source", "audience x", "no key source"},
+		{"unreadable key file", "jwks_file " + filepath.Join(dir, "missing.json"), "jwks_file"},
+		{"key file not JSON", "jwks_file " + notJSON, "parsing JWK set"},
+		{"key set without a usable key", "jwks_file " + hmacOnly, "no usable signing key"},
+		{"key set only for another algorithm", "jwks_file " + es256Only + "\nalgorithms ES384", "no usable signing key"},
+		{"duplicate kid", "jwks_file " + dupKid, `two keys have kid "same"`},
+		{"duplicate kid across files", "jwks_file " + good + "\njwks_file " + good, `two keys have kid "k1"`},
+		{"unknown algorithm", "jwks_file " + good + "\nalgorithms ES384 XS999", `"XS999" is not a supported`},
+		{"HMAC algorithm", "jwks_file " + good + "\nalgorithms HS256", `"HS256" is not a supported`},
+		{"none algorithm", "jwks_file " + good + "\nalgorithms none", `"none" is not a supported`},
+		{"unknown schema", "jwks_file " + good + "\nschema create_session", "neither a built-in schema"},
+		{"missing schema file", "jwks_file " + good + "\nschema ./nope.json", "reading schema file"},
+		{"schema that does not compile", "jwks_file " + good + "\nschema " + badSchema, "compiling"},
+		{"schema with a remote reference", "jwks_file " + good + "\nschema " + remoteSchema, "external references are not loaded"},
+		{"duplicate option", "jwks_file " + good + "\naudience a\naudience b", "audience: option given more than once"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := validateCaddyfile(fmt.Sprintf(":0 {\n\tcheckout_gateway {\n%s\n\t}\n}\n", tc.options))
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != "" && err == nil:
+				t.Fatal("accepted")
+			case tc.want != "" && !strings.Contains(err.Error(), tc.want):
+				t.Fatalf("error %q does not say %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// validateCaddyfile adapts and validates like `caddy validate`.
+func validateCaddyfile(text string) error {
+	cfgJSON, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(text), nil)
+	if err != nil {
+		return err
+	}
+	var cfg caddy.Config
+	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
+		return err
+	}
+	return caddy.Validate(&cfg)
+}

@@ -1,0 +1,69 @@
+package caddymodule
+
+import (
+	"crypto/ecdsa"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+)
+
+// TestExampleCaddyfile runs the repository's own Caddyfile, moved to free
+// ports, and sends it a request signed with the demo key: what a newcomer
+// does first must work.
+func TestExampleCaddyfile(t *testing.T) {
+	t.Chdir("..")
+	text, err := os.ReadFile("Caddyfile")
+	must(t, err)
+	gatewayPort, sandboxPort := freePort(t), freePort(t)
+	moved := strings.NewReplacer(":8080", fmt.Sprintf(":%d", gatewayPort), "9080", fmt.Sprint(sandboxPort)).Replace(string(text))
+	moved = strings.Replace(moved, "{\n", "{\n\tadmin off\n\tpersist_config off\n", 1)
+	must(t, validateCaddyfile(moved))
+	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(moved), nil)
+	must(t, err)
+	must(t, caddy.Load(cfg, true))
+	t.Cleanup(func() { _ = caddy.Stop() })
+
+	key := loadDemoKey(t, "examples/keys/demo-es384.private.jwk.json")
+	body, err := os.ReadFile("examples/create_managed_session.json")
+	must(t, err)
+	gw := &gateway{url: fmt.Sprintf("http://127.0.0.1:%d", gatewayPort)}
+
+	resp := gw.post(t, testPath, key.sign(t, validClaims(string(body)), false), string(body))
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var hosted struct{ HostedURL string }
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(answer, &hosted) != nil || hosted.HostedURL == "" {
+		t.Fatalf("got %d %s, want the sandbox's HostedURL", resp.StatusCode, answer)
+	}
+
+	resp = gw.post(t, "/elsewhere", "", "{}")
+	if env := decodedEnvelope(t, resp); resp.StatusCode != http.StatusNotFound || env.Type != typeResourceNotFound {
+		t.Fatalf("another path got %d %s", resp.StatusCode, env.Type)
+	}
+}
+
+func loadDemoKey(t *testing.T, path string) *testKey {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	must(t, err)
+	k, err := jwk.ParseKey(data)
+	must(t, err)
+	var priv any
+	must(t, jwk.Export(k, &priv))
+	kid, _ := k.KeyID()
+	alg, _ := k.Algorithm()
+	tk := &testKey{kid: kid, alg: alg.String()}
+	tk.priv, _ = priv.(*ecdsa.PrivateKey)
+	if tk.priv == nil {
+		t.Fatalf("%s is not an ECDSA private key", path)
+	}
+	return tk
+}
