@@ -78,12 +78,24 @@ func (g *Gateway) candidateKeys(keys *keySet, tok *token) ([]*verificationKey, *
 	return ordered, nil
 }
 
-// checkClaims checks audience and time. Dates are compared in fractional
-// seconds; the skew is granted on each side.
+// checkClaims checks audience and time.
 func (g *Gateway) checkClaims(c *claims) *rejection {
+	if rej := g.checkAudience(c); rej != nil {
+		return rej
+	}
+	return g.checkTimes(c)
+}
+
+func (g *Gateway) checkAudience(c *claims) *rejection {
 	if !slices.Contains(c.audience, g.Audience) {
 		return reject(reasonAudience, "aud must contain %s", g.Audience)
 	}
+	return nil
+}
+
+// checkTimes compares dates in fractional seconds; the skew is granted on
+// each side.
+func (g *Gateway) checkTimes(c *claims) *rejection {
 	now := float64(g.now().UnixNano()) / 1e9
 	skew := time.Duration(g.ClockSkew).Seconds()
 	lifetime := time.Duration(g.MaxTokenLifetime).Seconds()
@@ -113,17 +125,33 @@ func seconds(s float64) time.Duration {
 // checkBinding ties the token to this request's method, path and query, each
 // compared exactly as the client sent it.
 func checkBinding(c *claims, method, path string, query url.Values) *rejection {
+	if rej := checkMethodClaim(c, method); rej != nil {
+		return rej
+	}
+	if rej := checkPathClaim(c, path); rej != nil {
+		return rej
+	}
+	return checkQueryBinding(c, query)
+}
+
+func checkMethodClaim(c *claims, method string) *rejection {
 	switch {
 	case !c.hasMethod:
 		return reject(reasonClaimMissing, "the token has no method claim")
 	case c.method != method:
 		return reject(reasonMethodMismatch, "the token's method claim does not match the request method %s", method)
+	}
+	return nil
+}
+
+func checkPathClaim(c *claims, path string) *rejection {
+	switch {
 	case !c.hasPath:
 		return reject(reasonClaimMissing, "the token has no path claim")
 	case c.path != path:
 		return reject(reasonPathMismatch, "the token's path claim does not match the request path %s", path)
 	}
-	return checkQueryBinding(c, query)
+	return nil
 }
 
 func checkQueryBinding(c *claims, query url.Values) *rejection {

@@ -1,0 +1,104 @@
+package caddymodule
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jws"
+)
+
+// signedLifetime is how long a token made by `caddy checkout sign` lives:
+// long enough for a slow network, far under the 15-minute cap.
+const signedLifetime = 5 * time.Minute
+
+// loadSigningKey reads a private JWK and the algorithm it signs with: its
+// own alg, or the one its curve fixes.
+func loadSigningKey(data []byte) (jwk.Key, jwa.SignatureAlgorithm, error) {
+	key, err := jwk.ParseKey(data)
+	if err != nil {
+		return nil, jwa.EmptySignatureAlgorithm(), fmt.Errorf("parsing private key: %w", err)
+	}
+	if private, err := jwk.IsPrivateKey(key); err != nil || !private {
+		return nil, jwa.EmptySignatureAlgorithm(), fmt.Errorf("the key file holds no private key")
+	}
+	if a, ok := key.Algorithm(); ok {
+		alg, known := jwa.LookupSignatureAlgorithm(a.String())
+		if !known {
+			return nil, jwa.EmptySignatureAlgorithm(), fmt.Errorf("the key's alg %s is not a signature algorithm", a)
+		}
+		return key, alg, nil
+	}
+	if crv, ok := key.(interface {
+		Crv() (jwa.EllipticCurveAlgorithm, bool)
+	}); ok {
+		if c, ok := crv.Crv(); ok {
+			if name, fixed := curveAlgorithms[c.String()]; fixed {
+				alg, _ := jwa.LookupSignatureAlgorithm(name)
+				return key, alg, nil
+			}
+		}
+	}
+	return nil, jwa.EmptySignatureAlgorithm(), fmt.Errorf("the key names no alg and its type fixes none")
+}
+
+// requestClaims builds the claims the provider's signing rules ask for: the
+// path and query exactly as they will be sent, and the hash of the body's
+// exact bytes.
+func requestClaims(method string, target *url.URL, body []byte, now time.Time) (map[string]any, error) {
+	claims := map[string]any{
+		"aud":    defaultAudience,
+		"iat":    now.Unix(),
+		"exp":    now.Add(signedLifetime).Unix(),
+		"method": method,
+		"path":   target.EscapedPath(),
+	}
+	if target.RawQuery != "" {
+		query, err := url.ParseQuery(target.RawQuery)
+		if err != nil {
+			return nil, fmt.Errorf("parsing the URL's query: %w", err)
+		}
+		params := make(map[string]any, len(query))
+		for name, values := range query {
+			if len(values) == 1 {
+				params[name] = values[0]
+			} else {
+				params[name] = values
+			}
+		}
+		claims["queryParams"] = params
+	}
+	if len(body) > 0 {
+		sum := sha256.Sum256(body)
+		claims["bodyHash"] = hex.EncodeToString(sum[:])
+	}
+	return claims, nil
+}
+
+// signClaims makes a compact JWS with a header of alg, typ and, when the key
+// has one, kid.
+func signClaims(key jwk.Key, alg jwa.SignatureAlgorithm, claims map[string]any) (string, error) {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", fmt.Errorf("encoding claims: %w", err)
+	}
+	headers := jws.NewHeaders()
+	if err := headers.Set(jws.TypeKey, "JWT"); err != nil {
+		return "", err
+	}
+	if kid, ok := key.KeyID(); ok {
+		if err := headers.Set(jws.KeyIDKey, kid); err != nil {
+			return "", err
+		}
+	}
+	signed, err := jws.Sign(payload, jws.WithKey(alg, key, jws.WithProtectedHeaders(headers)))
+	if err != nil {
+		return "", fmt.Errorf("signing: %w", err)
+	}
+	return string(signed), nil
+}
