@@ -46,7 +46,7 @@ func (g *Gateway) authenticate(r *http.Request, path string, query url.Values) (
 	if rej := checkBinding(&tok.claims, r.Method, path, query); rej != nil {
 		return tok, nil, rej
 	}
-	key, rej := verifySignature(tok, candidates)
+	key, rej := g.verifySignature(tok, candidates)
 	return tok, key, rej
 }
 
@@ -180,9 +180,12 @@ func checkQueryBinding(c *claims, query url.Values) *rejection {
 }
 
 // verifySignature tries each candidate key; the first that verifies wins.
-func verifySignature(tok *token, candidates []*verificationKey) (*verificationKey, *rejection) {
+func (g *Gateway) verifySignature(tok *token, candidates []*verificationKey) (*verificationKey, *rejection) {
 	for _, key := range candidates {
-		if err := key.alg.verify(key.public, tok.signingInput, tok.signature); err == nil {
+		start := time.Now()
+		err := key.alg.verify(key.public, tok.signingInput, tok.signature)
+		g.metrics.observeVerification(time.Since(start))
+		if err == nil {
 			key.lastVerified.Store(time.Now().UnixNano())
 			return key, nil
 		}

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -19,15 +20,22 @@ const (
 	placeholderKid    = "http.checkout_gateway.kid"
 )
 
+// statusClientClosed is Caddy's status for a client that went away while the
+// upstream was being asked: nobody is left to answer.
+const statusClientClosed = 499
+
 // ServeHTTP judges the request, cheapest checks first, and either answers
-// the refusal itself or forwards the request with its exact bytes.
+// the refusal itself or forwards the request with its exact bytes. A panic
+// becomes a 500 envelope while nothing has been sent yet.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	uw := newUpstreamWriter(w)
+	defer g.recoverPanic(uw, r)
 	tok, key, body, rej := g.judge(w, r)
 	if rej != nil {
 		g.refuse(w, r, rej, tok)
 		return nil
 	}
-	return g.forward(w, r, next, body, key)
+	return g.forward(uw, r, next, body, key)
 }
 
 // judge runs the verdict table of SPEC section 3 in order. It returns the
@@ -76,84 +84,123 @@ func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *verifi
 }
 
 // forward hands the request on with the exact bytes that were hashed and
-// tells the upstream which key signed it. A proxy error that reaches us
-// before any response was written is answered with an envelope.
-func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, body []byte, key *verificationKey) error {
+// tells the upstream which key signed it. What comes back is streamed if it
+// succeeded; an error answer reaches the client only as an envelope.
+func (g *Gateway) forward(uw *upstreamWriter, r *http.Request, next caddyhttp.Handler, body []byte, key *verificationKey) error {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	r.ContentLength = int64(len(body))
 	r.TransferEncoding = nil
 	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	r.Header.Set(keyIDHeader, key.kid)
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set(placeholderKid, key.kid)
-	}
+	setPlaceholder(r, placeholderKid, key.kid)
 
-	rec := &writeTracker{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
-	err := next.ServeHTTP(rec, r)
-	if err == nil || rec.wroteHeader {
-		return err
+	w := uw.ResponseWriterWrapper.ResponseWriter
+	callerHeaders := make(map[string]bool, len(w.Header()))
+	for name := range w.Header() {
+		callerHeaders[name] = true
+	}
+	err := next.ServeHTTP(uw, r)
+	switch {
+	case uw.wroteHeader && err != nil:
+		// The status is gone; only cutting the connection tells the client
+		// that the answer is incomplete.
+		g.logger.Warn("upstream answer cut short", zap.String("instance", requestID(r)), zap.Error(err))
+		panic(http.ErrAbortHandler)
+	case uw.wroteHeader:
+		g.metrics.countRequest(outcomeAccepted, "")
+		return nil
+	case uw.holding && uw.isEnvelope():
+		uw.releaseHeld()
+		g.metrics.countRequest(outcomeAccepted, "")
+		return nil
+	case uw.holding:
+		clearUpstreamHeaders(w.Header(), callerHeaders)
+		g.metrics.countNormalised(uw.status)
+		g.refuse(w, r, &rejection{
+			reason:  reasonUpstreamError,
+			verdict: verdict{status: uw.status, typ: normalisedType(uw.status)},
+			detail:  fmt.Sprintf("the checkout service answered %d %s", uw.status, http.StatusText(uw.status)),
+		}, nil, zap.String("upstream_text", uw.upstreamText()))
+		return nil
+	case err == nil:
+		g.metrics.countRequest(outcomeAccepted, "")
+		return nil
 	}
 	var he caddyhttp.HandlerError
 	switch {
-	case errors.As(err, &he) && he.StatusCode == http.StatusGatewayTimeout:
-		g.refuse(w, r, reject(reasonUpstreamTimeout, "the checkout service did not answer in time"), nil)
-	case errors.As(err, &he) && he.StatusCode == http.StatusBadGateway:
-		g.refuse(w, r, reject(reasonUpstreamDown, "the checkout service could not be reached"), nil)
-	default:
+	case errors.As(err, &he) && he.StatusCode == statusClientClosed:
 		return err
+	case errors.As(err, &he) && he.StatusCode == http.StatusGatewayTimeout:
+		g.refuse(w, r, reject(reasonUpstreamTimeout, "the checkout service did not answer in time"), nil, zap.Error(err))
+	default:
+		g.refuse(w, r, reject(reasonUpstreamDown, "the checkout service could not be reached"), nil, zap.Error(err))
 	}
 	return nil
 }
 
-// writeTracker notes whether the next handler has begun a response, after
-// which the status can no longer be changed.
-type writeTracker struct {
-	*caddyhttp.ResponseWriterWrapper
-	wroteHeader bool
-}
-
-func (t *writeTracker) WriteHeader(status int) {
-	if status >= 200 {
-		t.wroteHeader = true
+// recoverPanic turns a panic into a 500 envelope and a log line that share
+// the request's id, so the process and the connection live on. Once an
+// answer has started, the connection is cut instead.
+func (g *Gateway) recoverPanic(uw *upstreamWriter, r *http.Request) {
+	recovered := recover()
+	if recovered == nil {
+		return
 	}
-	t.ResponseWriterWrapper.WriteHeader(status)
-}
-
-func (t *writeTracker) Write(p []byte) (int, error) {
-	t.wroteHeader = true
-	return t.ResponseWriterWrapper.Write(p)
+	if recovered == http.ErrAbortHandler || uw.wroteHeader {
+		panic(http.ErrAbortHandler)
+	}
+	// The panic value itself is not logged: it could hold request data.
+	g.refuse(uw.ResponseWriterWrapper.ResponseWriter, r, reject(reasonInternal, "the gateway failed unexpectedly; quote the Instance to the operator"), nil,
+		zap.String("panic_type", fmt.Sprintf("%T", recovered)), zap.StackSkip("stack", 2))
 }
 
 // refuse logs a rejection and answers it with the envelope. The log line and
 // the envelope share the request's unique id.
-func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, rej *rejection, tok *token) {
-	v := verdicts[rej.reason]
+func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, rej *rejection, tok *token, extra ...zap.Field) {
 	instance := requestID(r)
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set(placeholderReason, string(rej.reason))
+	setPlaceholder(r, placeholderReason, string(rej.reason))
+	outcome := outcomeRefused
+	if rej.reason == reasonUpstreamError || rej.reason == reasonUpstreamDown || rej.reason == reasonUpstreamTimeout {
+		outcome = outcomeUpstreamError
 	}
-	level := zapcore.InfoLevel
-	if v.status >= http.StatusInternalServerError {
-		level = zapcore.ErrorLevel
-	}
-	if ce := g.logger.Check(level, "request refused"); ce != nil {
-		fields := []zap.Field{
+	g.metrics.countRequest(outcome, rej.reason)
+	if ce := g.logger.Check(logLevel(rej), "request refused"); ce != nil {
+		fields := append([]zap.Field{
 			zap.String("instance", instance),
 			zap.String("reason", string(rej.reason)),
-			zap.Int("status", v.status),
-			zap.String("remote_ip", r.RemoteAddr),
-		}
+			zap.Int("status", rej.status),
+			zap.String("remote_addr", r.RemoteAddr),
+		}, extra...)
 		if tok != nil {
+			setPlaceholder(r, placeholderKid, tok.kid)
 			fields = append(fields, zap.String("kid", tok.kid), zap.String("alg", tok.alg))
 		}
 		ce.Write(fields...)
 	}
-	env := envelope{Type: v.typ, Instance: instance, Action: g.Action, Detail: rej.detail}
+	env := envelope{Type: rej.typ, Instance: instance, Action: g.Action, Detail: rej.detail}
 	if len(rej.fields) > 0 {
 		env.Extensions = &extensions{Request: rej.fields}
 	}
-	writeEnvelope(w, v.status, env, g.methodSet)
+	writeEnvelope(w, rej.status, env, g.methodSet)
+}
+
+// logLevel is Info for a client's fault and Warn or Error for what an
+// operator must look at.
+func logLevel(rej *rejection) zapcore.Level {
+	switch {
+	case rej.reason == reasonUpstreamError && rej.status < http.StatusInternalServerError:
+		return zapcore.WarnLevel
+	case rej.status >= http.StatusInternalServerError || rej.reason == reasonUpstreamError:
+		return zapcore.ErrorLevel
+	}
+	return zapcore.InfoLevel
+}
+
+func setPlaceholder(r *http.Request, name, value string) {
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set(name, value)
+	}
 }
 
 // requestID is Caddy's unique id for the request, the same that

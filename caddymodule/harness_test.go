@@ -12,6 +12,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"io"
 	"net"
 	"net/http"
@@ -210,10 +212,16 @@ type gateway struct {
 // read, and stops Caddy when the test ends.
 func startCaddy(t testing.TB, siteBody string) *gateway {
 	t.Helper()
+	return startCaddyWith(t, "admin off", siteBody)
+}
+
+// startCaddyWith is startCaddy with other global options than "admin off".
+func startCaddyWith(t testing.TB, globalOptions, siteBody string) *gateway {
+	t.Helper()
 	port := freePort(t)
 	logPath := filepath.Join(t.TempDir(), "caddy.log")
 	caddyfile := fmt.Sprintf(`{
-	admin off
+	%s
 	persist_config off
 	auto_https off
 	log {
@@ -227,7 +235,7 @@ http://:%d {
 	bind 127.0.0.1
 %s
 }
-`, logPath, port, siteBody)
+`, globalOptions, logPath, port, siteBody)
 	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
 	if err != nil {
 		t.Fatalf("adapting Caddyfile: %v\n%s", err, caddyfile)
@@ -323,4 +331,30 @@ func decodedEnvelope(t testing.TB, resp *http.Response) envelope {
 		t.Fatalf("envelope lacks Type, Instance or Detail: %s", data)
 	}
 	return env
+}
+
+// logBuffer collects log output safely across goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// captureLogs points a provisioned gateway's logger at a buffer.
+func captureLogs(g *Gateway) *logBuffer {
+	out := &logBuffer{}
+	encoder := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	g.logger = zap.New(zapcore.NewCore(encoder, zapcore.AddSync(out), zapcore.DebugLevel))
+	return out
 }

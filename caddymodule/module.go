@@ -95,6 +95,7 @@ type Gateway struct {
 	schema    *bodySchema
 	methodSet string // the Allow header value
 	logger    *zap.Logger
+	metrics   *gatewayMetrics
 	now       func() time.Time
 }
 
@@ -113,6 +114,11 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		g.now = time.Now
 	}
 	g.applyDefaults()
+	metrics, err := newGatewayMetrics(ctx.GetMetricsRegistry())
+	if err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	g.metrics = metrics
 	if err := g.checkAlgorithms(); err != nil {
 		return err
 	}
@@ -196,6 +202,7 @@ func (g *Gateway) loadKeyFiles() error {
 		return fmt.Errorf("jwks_file: %w", err)
 	}
 	g.keys.Store(ks)
+	g.metrics.setKeysLoaded("file", ks.size())
 	return nil
 }
 

@@ -43,6 +43,7 @@ const (
 	reasonNoKeys           reason = "no_keys_loaded"
 	reasonUpstreamDown     reason = "upstream_unreachable"
 	reasonUpstreamTimeout  reason = "upstream_timeout"
+	reasonUpstreamError    reason = "upstream_error"
 	reasonInternal         reason = "internal_error"
 )
 
@@ -101,12 +102,13 @@ var verdicts = map[reason]verdict{
 // client is told. Detail never holds a token, a key or a body value.
 type rejection struct {
 	reason reason
+	verdict
 	detail string
 	fields map[string][]string // Extensions.Request
 }
 
 func reject(r reason, format string, args ...any) *rejection {
-	return &rejection{reason: r, detail: fmt.Sprintf(format, args...)}
+	return &rejection{reason: r, verdict: verdicts[r], detail: fmt.Sprintf(format, args...)}
 }
 
 func (r *rejection) Error() string { return string(r.reason) + ": " + r.detail }

@@ -1,0 +1,122 @@
+package caddymodule
+
+import (
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+const metricsNamespace = "caddy_checkout_gateway"
+
+// Request outcomes, the `outcome` label.
+const (
+	outcomeAccepted      = "accepted"
+	outcomeRefused       = "refused"
+	outcomeUpstreamError = "upstream_error"
+)
+
+// gatewayMetrics are the gateway's Prometheus collectors, registered in the
+// config's own registry (served on the admin /metrics endpoint). Every label
+// takes values from a small fixed set: never a kid, a key or a client.
+type gatewayMetrics struct {
+	requests           *prometheus.CounterVec // outcome, reason
+	verification       prometheus.Histogram   // seconds per signature verification
+	upstreamNormalised *prometheus.CounterVec // class: 4xx, 5xx
+	keyRefreshes       *prometheus.CounterVec // result: ok, error
+	keysLoaded         *prometheus.GaugeVec   // source: file, url
+}
+
+// newGatewayMetrics registers the collectors, or reuses those that another
+// gateway handler in the same config already registered, so that several
+// handlers and config reloads neither panic nor double count.
+func newGatewayMetrics(registry prometheus.Registerer) (*gatewayMetrics, error) {
+	m := &gatewayMetrics{}
+	var err error
+	if m.requests, err = registerOrExisting(registry, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Name: "requests_total",
+		Help: "Requests judged by the checkout gateway, by outcome and reason code.",
+	}, []string{"outcome", "reason"})); err != nil {
+		return nil, err
+	}
+	if m.verification, err = registerOrExisting(registry, prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: metricsNamespace, Name: "signature_verification_seconds",
+		Help:    "Time spent verifying request signatures.",
+		Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.05},
+	})); err != nil {
+		return nil, err
+	}
+	if m.upstreamNormalised, err = registerOrExisting(registry, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Name: "upstream_errors_normalised_total",
+		Help: "Upstream error answers that were not envelopes and were replaced by one, by status class.",
+	}, []string{"class"})); err != nil {
+		return nil, err
+	}
+	if m.keyRefreshes, err = registerOrExisting(registry, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Name: "key_refreshes_total",
+		Help: "Fetches of remote JWK sets, by result.",
+	}, []string{"result"})); err != nil {
+		return nil, err
+	}
+	if m.keysLoaded, err = registerOrExisting(registry, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: metricsNamespace, Name: "keys_loaded",
+		Help: "Signing keys currently trusted, by kind of source.",
+	}, []string{"source"})); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func registerOrExisting[C prometheus.Collector](registry prometheus.Registerer, c C) (C, error) {
+	err := registry.Register(c)
+	var already prometheus.AlreadyRegisteredError
+	if errors.As(err, &already) {
+		if existing, ok := already.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, err
+}
+
+func (m *gatewayMetrics) countRequest(outcome string, r reason) {
+	if m == nil {
+		return
+	}
+	m.requests.WithLabelValues(outcome, string(r)).Inc()
+}
+
+func (m *gatewayMetrics) observeVerification(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.verification.Observe(d.Seconds())
+}
+
+func (m *gatewayMetrics) countNormalised(status int) {
+	if m == nil {
+		return
+	}
+	class := "5xx"
+	if status < 500 {
+		class = "4xx"
+	}
+	m.upstreamNormalised.WithLabelValues(class).Inc()
+}
+
+func (m *gatewayMetrics) countKeyRefresh(ok bool) {
+	if m == nil {
+		return
+	}
+	result := "ok"
+	if !ok {
+		result = "error"
+	}
+	m.keyRefreshes.WithLabelValues(result).Inc()
+}
+
+func (m *gatewayMetrics) setKeysLoaded(source string, n int) {
+	if m == nil {
+		return
+	}
+	m.keysLoaded.WithLabelValues(source).Set(float64(n))
+}
