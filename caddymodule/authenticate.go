@@ -32,11 +32,10 @@ func (g *Gateway) authenticate(r *http.Request, path string, query url.Values) (
 	if !slices.Contains(g.Algorithms, tok.alg) {
 		return tok, nil, reject(reasonAlgNotAllowed, "alg %q is not accepted; use one of %v", tok.alg, g.Algorithms)
 	}
-	keys := g.keys.Load()
-	if keys.size() == 0 {
+	if g.keys.Load().size() == 0 {
 		return tok, nil, reject(reasonNoKeys, "no signing keys are loaded yet; try again shortly")
 	}
-	candidates, rej := g.candidateKeys(keys, tok)
+	candidates, rej := g.candidateKeys(r, tok)
 	if rej != nil {
 		return tok, nil, rej
 	}
@@ -52,19 +51,30 @@ func (g *Gateway) authenticate(r *http.Request, path string, query url.Values) (
 
 // candidateKeys picks the keys that may verify the token: the one its kid
 // names, or for a token without kid those that serve its alg, at most
-// max_key_attempts of them, the most recently successful first.
-func (g *Gateway) candidateKeys(keys *keySet, tok *token) ([]*verificationKey, *rejection) {
+// max_key_attempts of them, the most recently successful first. With
+// api_keys, only the keys registered for the request's X-Api-Key qualify.
+func (g *Gateway) candidateKeys(r *http.Request, tok *token) ([]*verificationKey, *rejection) {
+	tenantKids, rej := g.tenantKids(r)
+	if rej != nil {
+		return nil, rej
+	}
 	if tok.kid != "" {
-		key, ok := keys.byKid[tok.kid]
+		key, ok := g.lookupKid(r.Context(), tok.kid)
 		if !ok {
 			return nil, reject(reasonKidUnknown, "kid %q is not a known signing key", tok.kid)
+		}
+		if tenantKids != nil && !slices.Contains(tenantKids, tok.kid) {
+			return nil, reject(reasonAPIKeyMismatch, "key %q is not registered for this X-Api-Key", tok.kid)
 		}
 		if key.alg.name != tok.alg {
 			return nil, reject(reasonAlgNotAllowed, "alg %s does not match key %q, which is for %s", tok.alg, tok.kid, key.alg.name)
 		}
 		return []*verificationKey{key}, nil
 	}
-	fitting := keys.byAlg[tok.alg]
+	fitting := g.keys.Load().byAlg[tok.alg]
+	if tenantKids != nil {
+		fitting = slices.DeleteFunc(slices.Clone(fitting), func(k *verificationKey) bool { return !slices.Contains(tenantKids, k.kid) })
+	}
 	switch {
 	case len(fitting) == 0:
 		return nil, reject(reasonNoKeyVerified, "no trusted key serves alg %s", tok.alg)

@@ -27,7 +27,12 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 // UnmarshalCaddyfile sets up the gateway from Caddyfile tokens. Syntax:
 //
 //	checkout_gateway [<matcher>] {
-//		jwks_file          <path>                 # repeatable, at least one
+//		jwks_file          <path>                 # repeatable
+//		jwks_url           <url> {                # repeatable; a file or a URL at least
+//			refresh <duration>
+//			timeout <duration>
+//		}
+//		api_keys           <path>
 //		audience           <aud>
 //		algorithms         <alg...>
 //		max_token_lifetime <duration>
@@ -41,7 +46,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		max_key_attempts   <n>
 //	}
 //
-// Every option but jwks_file may appear once; unknown options, missing or
+// Every option but jwks_file and jwks_url may appear once; unknown options, missing or
 // extra arguments and nested blocks are errors that name the option.
 func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
@@ -51,10 +56,16 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	seen := make(map[string]bool)
 	for d.NextBlock(0) {
 		option := d.Val()
-		if option != "jwks_file" && seen[option] {
+		if option != "jwks_file" && option != "jwks_url" && seen[option] {
 			return d.Errf("%s: option given more than once", option)
 		}
 		seen[option] = true
+		if option == "jwks_url" {
+			if err := g.unmarshalJWKSURL(d); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := g.unmarshalOption(d, option); err != nil {
 			return err
 		}
@@ -71,6 +82,8 @@ func (g *Gateway) unmarshalOption(d *caddyfile.Dispenser, option string) error {
 		path, err := oneArg(d, option)
 		g.JWKSFiles = append(g.JWKSFiles, path)
 		return err
+	case "api_keys":
+		return setString(d, option, &g.APIKeys)
 	case "audience":
 		return setString(d, option, &g.Audience)
 	case "signature_header":
@@ -113,6 +126,40 @@ func (g *Gateway) unmarshalOption(d *caddyfile.Dispenser, option string) error {
 		return nil
 	}
 	return d.Errf("unknown option %q", option)
+}
+
+// unmarshalJWKSURL reads `jwks_url <url> [{ refresh <duration> }]`.
+func (g *Gateway) unmarshalJWKSURL(d *caddyfile.Dispenser) error {
+	rawURL, err := oneArg(d, "jwks_url")
+	if err != nil {
+		return err
+	}
+	u := JWKSURL{URL: rawURL}
+	seen := make(map[string]bool)
+	for d.NextBlock(1) {
+		option := d.Val()
+		if seen[option] {
+			return d.Errf("jwks_url %s: option given more than once", option)
+		}
+		seen[option] = true
+		switch option {
+		case "refresh":
+			if err := setDuration(d, "jwks_url refresh", &u.Refresh); err != nil {
+				return err
+			}
+			if time.Duration(u.Refresh) < time.Second {
+				return d.Errf("jwks_url refresh: must be at least 1s")
+			}
+		case "timeout":
+			if err := setDuration(d, "jwks_url timeout", &u.Timeout); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("jwks_url: unknown option %q", option)
+		}
+	}
+	g.JWKSURLs = append(g.JWKSURLs, u)
+	return nil
 }
 
 func oneArg(d *caddyfile.Dispenser, option string) (string, error) {

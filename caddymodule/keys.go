@@ -91,9 +91,14 @@ func parseJWKS(data []byte, allowed []string) ([]*verificationKey, []skippedKey,
 // parseVerificationKey turns one JWK into a verification key, or says why it
 // cannot be one. The returned kid is for logging even on error.
 func parseVerificationKey(raw []byte, allowed []string) (*verificationKey, string, error) {
+	var named struct {
+		Kid string `json:"kid"`
+	}
+	_ = json.Unmarshal(raw, &named)
 	key, err := jwk.ParseKey(raw)
 	if err != nil {
-		return nil, "", errors.New("not a valid JWK")
+		// jwx refuses, among others, RSA keys under 2048 bits here.
+		return nil, named.Kid, errors.New("not a valid or supported JWK (or an RSA key under 2048 bits)")
 	}
 	kid, _ := key.KeyID()
 	if kid == "" {

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +46,17 @@ type Gateway struct {
 	// once at provision; an unreadable file, a file without a usable key, or
 	// two keys with one kid is a config error.
 	JWKSFiles []string `json:"jwks_files,omitempty"`
+
+	// Remote JWK sets, fetched in the background and refreshed on an
+	// interval and, rate limited, when a token names an unknown kid. Their
+	// keys join those of the files. Until a first set arrives (and with no
+	// key file), requests get 503.
+	JWKSURLs []JWKSURL `json:"jwks_urls,omitempty"`
+
+	// Path of a JSON object mapping the lowercase hex SHA-256 of each API
+	// key to the kids registered for it. When set, X-Api-Key must be present
+	// and registered, and only its keys may verify the request's token.
+	APIKeys string `json:"api_keys,omitempty"`
 
 	// The audience that every token's `aud` must contain.
 	// Default: `https://api.noah.com`
@@ -92,6 +103,10 @@ type Gateway struct {
 	MaxKeyAttempts int `json:"max_key_attempts,omitempty"`
 
 	keys      atomic.Pointer[keySet]
+	fileKeys  []*verificationKey
+	sources   []*remoteKeySource
+	rebuildMu sync.Mutex
+	tenants   tenantKeys
 	schema    *bodySchema
 	methodSet string // the Allow header value
 	logger    *zap.Logger
@@ -131,7 +146,22 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		g.Action = schema.title
 	}
 	g.methodSet = strings.Join(g.Methods, ", ")
-	return g.loadKeyFiles()
+	if g.APIKeys != "" {
+		if g.tenants, err = loadTenantKeys(g.APIKeys); err != nil {
+			return err
+		}
+	}
+	if err := g.loadKeyFiles(); err != nil {
+		return err
+	}
+	return g.startKeySources()
+}
+
+// Cleanup leaves the shared key refreshers, which stop when no config uses
+// them any more.
+func (g *Gateway) Cleanup() error {
+	g.stopKeySources()
+	return nil
 }
 
 func (g *Gateway) applyDefaults() {
@@ -176,41 +206,11 @@ func (g *Gateway) checkAlgorithms() error {
 	return nil
 }
 
-// loadKeyFiles reads every jwks_file into one set. Skipped keys are logged
-// by kid and reason so an operator can see why a key is not trusted.
-func (g *Gateway) loadKeyFiles() error {
-	var all []*verificationKey
-	for _, path := range g.JWKSFiles {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("jwks_file %s: %w", path, err)
-		}
-		keys, skipped, err := parseJWKS(data, g.Algorithms)
-		if err != nil {
-			return fmt.Errorf("jwks_file %s: %w", path, err)
-		}
-		for _, s := range skipped {
-			g.logger.Warn("signing key left out", zap.String("source", path), zap.Int("index", s.index), zap.String("kid", s.kid), zap.String("why", s.why))
-		}
-		if len(keys) == 0 {
-			return fmt.Errorf("jwks_file %s: no usable signing key for algorithms %s", path, strings.Join(g.Algorithms, ", "))
-		}
-		all = append(all, keys...)
-	}
-	ks, err := newKeySet(all)
-	if err != nil {
-		return fmt.Errorf("jwks_file: %w", err)
-	}
-	g.keys.Store(ks)
-	g.metrics.setKeysLoaded("file", ks.size())
-	return nil
-}
-
 // Validate checks the provisioned configuration without changing it.
 func (g *Gateway) Validate() error {
 	var errs []error
-	if len(g.JWKSFiles) == 0 {
-		errs = append(errs, errors.New("no key source: set jwks_file"))
+	if len(g.JWKSFiles) == 0 && len(g.JWKSURLs) == 0 {
+		errs = append(errs, errors.New("no key source: set jwks_file or jwks_url"))
 	}
 	if g.MaxTokenLifetime < 0 {
 		errs = append(errs, errors.New("max_token_lifetime must be positive"))
@@ -234,6 +234,7 @@ func (g *Gateway) Validate() error {
 var (
 	_ caddy.Provisioner           = (*Gateway)(nil)
 	_ caddy.Validator             = (*Gateway)(nil)
+	_ caddy.CleanerUpper          = (*Gateway)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Gateway)(nil)
 	_ caddyfile.Unmarshaler       = (*Gateway)(nil)
 )

@@ -21,6 +21,8 @@ const (
 	reasonTokenHeader      reason = "token_header"
 	reasonAlgNotAllowed    reason = "alg_not_allowed"
 	reasonKidUnknown       reason = "kid_unknown"
+	reasonAPIKey           reason = "api_key"
+	reasonAPIKeyMismatch   reason = "api_key_mismatch"
 	reasonNoKeyVerified    reason = "no_key_verified"
 	reasonSignatureInvalid reason = "signature_invalid"
 	reasonClaimMissing     reason = "claim_missing"
@@ -73,6 +75,8 @@ var verdicts = map[reason]verdict{
 	reasonTokenHeader:      {http.StatusUnauthorized, typeUnauthorized},
 	reasonAlgNotAllowed:    {http.StatusUnauthorized, typeUnauthorized},
 	reasonKidUnknown:       {http.StatusUnauthorized, typeUnauthorized},
+	reasonAPIKey:           {http.StatusUnauthorized, typeUnauthorized},
+	reasonAPIKeyMismatch:   {http.StatusUnauthorized, typeUnauthorized},
 	reasonNoKeyVerified:    {http.StatusUnauthorized, typeUnauthorized},
 	reasonSignatureInvalid: {http.StatusUnauthorized, typeUnauthorized},
 	reasonClaimMissing:     {http.StatusUnauthorized, typeUnauthorized},
