@@ -115,6 +115,15 @@ func TestValidateConfig(t *testing.T) {
 		{"schema that does not compile", "jwks_file " + good + "\nschema " + badSchema, "compiling"},
 		{"schema with a remote reference", "jwks_file " + good + "\nschema " + remoteSchema, "external references are not loaded"},
 		{"duplicate option", "jwks_file " + good + "\naudience a\naudience b", "audience: option given more than once"},
+		{"jwks_url alone", "jwks_url http://127.0.0.1:1/jwks.json {\nrefresh 1m\ntimeout 2s\n}", ""},
+		{"jwks_url over plain http", "jwks_url http://keys.example.com/jwks.json", "plain http is allowed only to loopback"},
+		{"jwks_url relative", "jwks_url /jwks.json", "not an absolute URL"},
+		{"jwks_url refresh under a second", "jwks_url https://k.example.com/j {\nrefresh 10ms\n}", "must be at least 1s"},
+		{"jwks_url unknown option", "jwks_url https://k.example.com/j {\ncache 1m\n}", `jwks_url: unknown option "cache"`},
+		{"api_keys valid", "jwks_file " + good + "\napi_keys " + write("tenants.json", `{"`+strings.Repeat("ab", 32)+`":["k1"]}`), ""},
+		{"api_keys missing file", "jwks_file " + good + "\napi_keys " + filepath.Join(dir, "none.json"), "api_keys"},
+		{"api_keys holding a raw key", "jwks_file " + good + "\napi_keys " + write("raw.json", `{"ak_live_123":["k1"]}`), "lowercase hex SHA-256"},
+		{"api_keys without kids", "jwks_file " + good + "\napi_keys " + write("nokids.json", `{"`+strings.Repeat("ab", 32)+`":[]}`), "at least one kid"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

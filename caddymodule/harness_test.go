@@ -204,6 +204,7 @@ func freePort(t testing.TB) int {
 type gateway struct {
 	url     string
 	addr    string
+	port    int
 	logPath string
 }
 
@@ -220,7 +221,26 @@ func startCaddyWith(t testing.TB, globalOptions, siteBody string) *gateway {
 	t.Helper()
 	port := freePort(t)
 	logPath := filepath.Join(t.TempDir(), "caddy.log")
-	caddyfile := fmt.Sprintf(`{
+	caddyfile := testCaddyfile(globalOptions, logPath, port, siteBody)
+	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
+	if err != nil {
+		t.Fatalf("adapting Caddyfile: %v\n%s", err, caddyfile)
+	}
+	for _, w := range warnings {
+		t.Logf("Caddyfile warning: %s", w.String())
+	}
+	if err := caddy.Load(cfg, true); err != nil {
+		t.Fatalf("loading config: %v", err)
+	}
+	t.Cleanup(func() { _ = caddy.Stop() })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	return &gateway{url: "http://" + addr, addr: addr, port: port, logPath: logPath}
+}
+
+// testCaddyfile is a Caddyfile of one site on a loopback port, logging JSON
+// to logPath at Info, Caddy's production default.
+func testCaddyfile(globalOptions, logPath string, port int, siteBody string) string {
+	return fmt.Sprintf(`{
 	%s
 	persist_config off
 	auto_https off
@@ -236,19 +256,6 @@ http://:%d {
 %s
 }
 `, globalOptions, logPath, port, siteBody)
-	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
-	if err != nil {
-		t.Fatalf("adapting Caddyfile: %v\n%s", err, caddyfile)
-	}
-	for _, w := range warnings {
-		t.Logf("Caddyfile warning: %s", w.String())
-	}
-	if err := caddy.Load(cfg, true); err != nil {
-		t.Fatalf("loading config: %v", err)
-	}
-	t.Cleanup(func() { _ = caddy.Stop() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	return &gateway{url: "http://" + addr, addr: addr, logPath: logPath}
 }
 
 // gatewaySite is the usual site body: the gateway, on every path so that

@@ -1,0 +1,264 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
+	"fmt"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"io"
+	"math"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+// Every benchmark here that costs a request reports its time as a multiple
+// of one bare ECDSA verification of the same curve measured in the same run
+// ("verifications/op"), because absolute times on a shared machine are
+// noise and the verification is the floor the gateway cannot go below.
+
+var verifyCost sync.Map // alg -> ns per bare verification
+
+// bareVerifyNs measures one stdlib ECDSA verification of a JWS signing input
+// for alg, once per run, taking the fastest of several rounds so that a
+// noisy neighbour inflates the baseline as little as possible. (Nested
+// testing.Benchmark calls would deadlock inside a benchmark.)
+func bareVerifyNs(alg string) float64 {
+	if v, ok := verifyCost.Load(alg); ok {
+		return v.(float64)
+	}
+	verify := bareVerifier(nil, alg)
+	best := time.Duration(math.MaxInt64)
+	for range 5 {
+		start := time.Now()
+		for range 200 {
+			verify()
+		}
+		best = min(best, time.Since(start))
+	}
+	ns := float64(best.Nanoseconds()) / 200
+	verifyCost.Store(alg, ns)
+	return ns
+}
+
+// bareVerifier returns a function that verifies one ES256 or ES384 JWS
+// signature with crypto/ecdsa alone: the cost floor of any gateway.
+func bareVerifier(tb testing.TB, alg string) func() {
+	if tb == nil {
+		tb = &testing.B{}
+	}
+	k := newTestKey(tb, "k", alg)
+	tok := k.sign(tb, validClaims(validBody), false)
+	i := strings.LastIndexByte(tok, '.')
+	sig, _ := base64.RawURLEncoding.DecodeString(tok[i+1:])
+	input := []byte(tok[:i])
+	half := len(sig) / 2
+	rr, ss := new(big.Int).SetBytes(sig[:half]), new(big.Int).SetBytes(sig[half:])
+	hash := map[string]func([]byte) []byte{
+		"ES256": func(p []byte) []byte { s := sha256.Sum256(p); return s[:] },
+		"ES384": func(p []byte) []byte { s := sha512.Sum384(p); return s[:] },
+	}[alg]
+	return func() {
+		if !ecdsa.Verify(&k.priv.PublicKey, hash(input), rr, ss) {
+			panic("the bare verification failed")
+		}
+	}
+}
+
+func benchmarkBareVerify(b *testing.B, alg string) {
+	verify := bareVerifier(b, alg)
+	for b.Loop() {
+		verify()
+	}
+}
+
+func BenchmarkBareVerifyES384(b *testing.B) { benchmarkBareVerify(b, "ES384") }
+func BenchmarkBareVerifyES256(b *testing.B) { benchmarkBareVerify(b, "ES256") }
+
+// benchGateway is a provisioned gateway with a next handler that answers 200,
+// driven in process without a network.
+type benchGateway struct {
+	g    *Gateway
+	next caddyhttp.Handler
+}
+
+func newBenchGateway(b *testing.B, keys ...*testKey) *benchGateway {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	b.Cleanup(cancel)
+	g := &Gateway{JWKSFiles: []string{writeJWKS(b, keys...)}, Algorithms: []string{"ES384", "ES256"}}
+	must(b, g.Provision(ctx))
+	b.Cleanup(func() { _ = g.Cleanup() })
+	// Refusals are logged as in production, encoded and then discarded.
+	g.logger = zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zapcore.InfoLevel))
+	return &benchGateway{g: g, next: caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusOK)
+		return nil
+	})}
+}
+
+// serve runs one request through the gateway and returns the status.
+func (bg *benchGateway) serve(b *testing.B, path, token, body string) int {
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Api-Signature", token)
+	req = caddyhttp.PrepareRequest(req, caddy.NewReplacer(), rec, &caddyhttp.Server{})
+	if err := bg.g.ServeHTTP(rec, req, bg.next); err != nil {
+		b.Fatal(err)
+	}
+	return rec.Code
+}
+
+// run benchmarks one request shape and reports its cost in verifications.
+func (bg *benchGateway) run(b *testing.B, alg, path, token, body string, wantStatus int) {
+	b.ReportAllocs()
+	verify := bareVerifyNs(alg)
+	b.ResetTimer()
+	for b.Loop() {
+		if got := bg.serve(b, path, token, body); got != wantStatus {
+			b.Fatalf("status %d, want %d", got, wantStatus)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/verify, "verifications/op")
+}
+
+// BenchmarkHarness is the cost of the in-process harness alone (request,
+// recorder, Caddy's request preparation, the next handler): subtract it
+// from the others to see the gateway's own cost.
+func BenchmarkHarness(b *testing.B) {
+	bg := newBenchGateway(b, newTestKey(b, "k384", "ES384"))
+	b.ReportAllocs()
+	verify := bareVerifyNs("ES384")
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, testPath, strings.NewReader(validBody))
+		req.Header.Set("Content-Type", "application/json")
+		req = caddyhttp.PrepareRequest(req, caddy.NewReplacer(), rec, &caddyhttp.Server{})
+		_ = bg.next.ServeHTTP(rec, req)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/verify, "verifications/op")
+}
+
+// BenchmarkGateway measures the whole handler path for accepted requests
+// and for each cheap rejection.
+func BenchmarkGateway(b *testing.B) {
+	k384, k256 := newTestKey(b, "k384", "ES384"), newTestKey(b, "k256", "ES256")
+	bg := newBenchGateway(b, k384, k256)
+	valid := validClaims(validBody)
+	expired := claimsWith(validBody, func(c map[string]any) { c["iat"], c["exp"] = c["iat"].(int64)-900, c["iat"].(int64)-600 })
+	badBody := `{"CustomerID":"","Customer":{"FullName":{"FirstName":""},"DateOfBirth":"1987-02-30","Identities":[],"PrimaryResidence":{}}}`
+	unknown := &testKey{kid: "k999", alg: "ES384", priv: k384.priv}
+	cases := []struct {
+		name, alg, path, token, body string
+		status                       int
+	}{
+		{"accept ES384", "ES384", testPath, k384.sign(b, valid, false), validBody, 200},
+		{"accept ES256", "ES256", testPath, k256.sign(b, valid, false), validBody, 200},
+		{"reject malformed token", "ES384", testPath, "eyJhbGciOiJFUzM4NCJ9.bm90IGpzb24.c2ln", validBody, 401},
+		{"reject unknown kid", "ES384", testPath, unknown.sign(b, valid, false), validBody, 401},
+		{"reject expired", "ES384", testPath, k384.sign(b, expired, false), validBody, 401},
+		{"reject wrong path", "ES384", "/v1" + testPath, k384.sign(b, valid, false), validBody, 401},
+		{"reject bad bodyHash", "ES384", testPath, k384.sign(b, valid, false), strings.Replace(validBody, "Quintessa", "Quintessb", 1), 401},
+		{"reject schema", "ES384", testPath, k384.sign(b, validClaims(badBody), false), badBody, 400},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) { bg.run(b, tc.alg, tc.path, tc.token, tc.body, tc.status) })
+	}
+}
+
+// BenchmarkBodySize shows the cost growing with the body from 0.5 KiB to the
+// 64 KiB limit: hashing, strict parsing and validation are all linear.
+func BenchmarkBodySize(b *testing.B) {
+	k := newTestKey(b, "k384", "ES384")
+	bg := newBenchGateway(b, k)
+	for _, size := range []int{512, 4 << 10, 16 << 10, 63 << 10} {
+		body := paddedBody(size)
+		b.Run(fmt.Sprintf("%dB", len(body)), func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			bg.run(b, "ES384", testPath, k.sign(b, validClaims(body), false), body, 200)
+		})
+	}
+}
+
+// paddedBody is a valid body of about size bytes, padded in Street2, the
+// one field without a length limit.
+func paddedBody(size int) string {
+	base := strings.Replace(validBody, `"Street":"742 Evergreen Terrace",`, `"Street":"742 Evergreen Terrace","Street2":"",`, 1)
+	pad := max(0, size-len(base))
+	return strings.Replace(base, `"Street2":""`, `"Street2":"`+strings.Repeat("x", pad)+`"`, 1)
+}
+
+// BenchmarkKeyLookup shows that finding a key by kid costs the same for 1
+// key or 10,000.
+func BenchmarkKeyLookup(b *testing.B) {
+	proto := newTestKey(b, "proto", "ES256")
+	for _, n := range []int{1, 100, 10_000} {
+		keys := make([]*verificationKey, n)
+		for i := range keys {
+			keys[i] = &verificationKey{kid: fmt.Sprintf("tenant-%05d", i), alg: supportedAlgorithms["ES256"], public: &proto.priv.PublicKey}
+		}
+		ks, err := newKeySet(keys)
+		must(b, err)
+		g := &Gateway{}
+		g.keys.Store(ks)
+		want := keys[n/2].kid
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok := g.lookupKid(context.Background(), want); !ok {
+					b.Fatal("not found")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkNoKid measures tokens without kid against 1, 2 and 4 keys: the
+// key that verified last is tried first, so the cost stays near one
+// verification per request.
+func BenchmarkNoKid(b *testing.B) {
+	for _, n := range []int{1, 2, 4} {
+		keys := make([]*testKey, n)
+		for i := range keys {
+			keys[i] = newTestKey(b, fmt.Sprintf("k%d", i), "ES384")
+		}
+		bg := newBenchGateway(b, keys...)
+		signer := keys[n-1]
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			bg.run(b, "ES384", testPath, signer.sign(b, validClaims(validBody), true), validBody, 200)
+		})
+	}
+}
+
+// BenchmarkValidation is the body's cost alone (strict parse and schema) for
+// the example body, as a fraction of one ES384 verification.
+func BenchmarkValidation(b *testing.B) {
+	schema, err := loadBodySchema(defaultSchema)
+	must(b, err)
+	body := []byte(validBody)
+	verify := bareVerifyNs("ES384")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		v, err := parseStrictJSON(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if rej := schema.validate(v); rej != nil {
+			b.Fatal(rej)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/verify, "verifications/op")
+}
