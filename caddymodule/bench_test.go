@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -14,6 +15,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -261,4 +263,41 @@ func BenchmarkValidation(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/verify, "verifications/op")
+}
+
+// BenchmarkReplayStore is the added cost per request of marking a signature
+// used, as a fraction of one ES384 verification.
+func BenchmarkReplayStore(b *testing.B) {
+	stores := map[string]func(b *testing.B) replayStore{
+		"memory": func(*testing.B) replayStore { return newMemoryStore(defaultMaxReplayEntries, time.Now) },
+		"redis": func(b *testing.B) replayStore {
+			url := os.Getenv("CHECKOUTGW_BENCH_REDIS")
+			if url == "" {
+				b.Skip("set CHECKOUTGW_BENCH_REDIS=redis://127.0.0.1:6379/0 to measure the Redis store")
+			}
+			s, err := newRedisStore(url, "bench:")
+			must(b, err)
+			b.Cleanup(func() { _ = s.Destruct() })
+			return s
+		},
+	}
+	for _, name := range []string{"memory", "redis"} {
+		b.Run(name, func(b *testing.B) {
+			store := stores[name](b)
+			verify := bareVerifyNs("ES384")
+			ctx := context.Background()
+			expires := time.Now().Add(time.Minute)
+			var n uint64
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				n++
+				key := sha256.Sum256(binary.BigEndian.AppendUint64(nil, n))
+				if fresh, err := store.markUsed(ctx, key, expires); err != nil || !fresh {
+					b.Fatal(fresh, err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/verify, "verifications/op")
+		})
+	}
 }

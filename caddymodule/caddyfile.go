@@ -33,6 +33,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			timeout <duration>
 //		}
 //		api_keys           <path>
+//		replay_protection  memory [max_entries <n>]
+//		replay_protection  redis <url> [key_prefix <prefix>] [on_error closed|open]
 //		audience           <aud>
 //		algorithms         <alg...>
 //		max_token_lifetime <duration>
@@ -84,6 +86,8 @@ func (g *Gateway) unmarshalOption(d *caddyfile.Dispenser, option string) error {
 		return err
 	case "api_keys":
 		return setString(d, option, &g.APIKeys)
+	case "replay_protection":
+		return g.unmarshalReplayProtection(d)
 	case "audience":
 		return setString(d, option, &g.Audience)
 	case "signature_header":
@@ -159,6 +163,57 @@ func (g *Gateway) unmarshalJWKSURL(d *caddyfile.Dispenser) error {
 		}
 	}
 	g.JWKSURLs = append(g.JWKSURLs, u)
+	return nil
+}
+
+// unmarshalReplayProtection reads `replay_protection memory [max_entries N]`
+// or `replay_protection redis <url> [key_prefix P] [on_error closed|open]`.
+func (g *Gateway) unmarshalReplayProtection(d *caddyfile.Dispenser) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.Errf("replay_protection: name a store, memory or redis")
+	}
+	rp := &ReplayProtection{Store: args[0]}
+	rest := args[1:]
+	switch rp.Store {
+	case "memory":
+	case "redis":
+		if len(rest) == 0 {
+			return d.Errf("replay_protection redis: the Redis URL is missing")
+		}
+		rp.RedisURL, rest = rest[0], rest[1:]
+	default:
+		return d.Errf("replay_protection: store %q is neither memory nor redis", rp.Store)
+	}
+	if len(rest)%2 != 0 {
+		return d.Errf("replay_protection: %q has no value", rest[len(rest)-1])
+	}
+	seen := make(map[string]bool)
+	for i := 0; i < len(rest); i += 2 {
+		name, value := rest[i], rest[i+1]
+		if seen[name] {
+			return d.Errf("replay_protection %s: given more than once", name)
+		}
+		seen[name] = true
+		switch {
+		case name == "max_entries" && rp.Store == "memory":
+			n, err := strconv.Atoi(value)
+			if err != nil || n < 1 {
+				return d.Errf("replay_protection max_entries: %q is not a positive whole number", value)
+			}
+			rp.MaxEntries = n
+		case name == "key_prefix" && rp.Store == "redis":
+			rp.KeyPrefix = value
+		case name == "on_error" && rp.Store == "redis":
+			if value != "open" && value != "closed" {
+				return d.Errf("replay_protection on_error: %q is neither open nor closed", value)
+			}
+			rp.OnError = value
+		default:
+			return d.Errf("replay_protection %s: unknown option %q", rp.Store, name)
+		}
+	}
+	g.ReplayProtection = rp
 	return nil
 }
 

@@ -80,6 +80,9 @@ func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *verifi
 	if rej := g.schema.validate(value); rej != nil {
 		return tok, key, nil, rej
 	}
+	if rej := g.checkReplay(r.Context(), tok); rej != nil {
+		return tok, key, nil, rej
+	}
 	return tok, key, body, nil
 }
 

@@ -58,6 +58,10 @@ type Gateway struct {
 	// and registered, and only its keys may verify the request's token.
 	APIKeys string `json:"api_keys,omitempty"`
 
+	// One-time use of request signatures. Off by default: some clients
+	// legitimately retry with the same signature.
+	ReplayProtection *ReplayProtection `json:"replay_protection,omitempty"`
+
 	// The audience that every token's `aud` must contain.
 	// Default: `https://api.noah.com`
 	Audience string `json:"audience,omitempty"`
@@ -107,6 +111,7 @@ type Gateway struct {
 	sources   []*remoteKeySource
 	rebuildMu sync.Mutex
 	tenants   tenantKeys
+	replay    replayStore
 	schema    *bodySchema
 	methodSet string // the Allow header value
 	logger    *zap.Logger
@@ -154,6 +159,9 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	if err := g.loadKeyFiles(); err != nil {
 		return err
 	}
+	if err := g.startReplayProtection(); err != nil {
+		return err
+	}
 	return g.startKeySources()
 }
 
@@ -161,6 +169,10 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 // them any more.
 func (g *Gateway) Cleanup() error {
 	g.stopKeySources()
+	if g.replay != nil {
+		g.ReplayProtection.release()
+		g.replay = nil
+	}
 	return nil
 }
 
@@ -226,6 +238,9 @@ func (g *Gateway) Validate() error {
 	}
 	if g.MaxKeyAttempts < 0 {
 		errs = append(errs, errors.New("max_key_attempts must be positive"))
+	}
+	if rp := g.ReplayProtection; rp != nil && rp.MaxEntries < 0 {
+		errs = append(errs, errors.New("replay_protection max_entries must be positive"))
 	}
 	return errors.Join(errs...)
 }

@@ -25,6 +25,9 @@ const (
 	reasonAPIKeyMismatch   reason = "api_key_mismatch"
 	reasonNoKeyVerified    reason = "no_key_verified"
 	reasonSignatureInvalid reason = "signature_invalid"
+	reasonReplayed         reason = "replayed"
+	reasonReplayStoreFull  reason = "replay_store_full"
+	reasonReplayStoreDown  reason = "replay_store_unavailable"
 	reasonClaimMissing     reason = "claim_missing"
 	reasonClaimType        reason = "claim_type"
 	reasonAudience         reason = "audience"
@@ -79,6 +82,9 @@ var verdicts = map[reason]verdict{
 	reasonAPIKeyMismatch:   {http.StatusUnauthorized, typeUnauthorized},
 	reasonNoKeyVerified:    {http.StatusUnauthorized, typeUnauthorized},
 	reasonSignatureInvalid: {http.StatusUnauthorized, typeUnauthorized},
+	reasonReplayed:         {http.StatusUnauthorized, typeUnauthorized},
+	reasonReplayStoreFull:  {http.StatusServiceUnavailable, typeUnexpected},
+	reasonReplayStoreDown:  {http.StatusServiceUnavailable, typeUnexpected},
 	reasonClaimMissing:     {http.StatusUnauthorized, typeUnauthorized},
 	reasonClaimType:        {http.StatusUnauthorized, typeUnauthorized},
 	reasonAudience:         {http.StatusUnauthorized, typeUnauthorized},
