@@ -270,7 +270,7 @@ func gatewaySite(upstreamAddr, options string) string {
 				response_header_timeout 2s
 			}
 		}
-	}`, options, upstreamAddr)
+	}`, strings.TrimRight(options, "\n"), upstreamAddr)
 }
 
 func (g *gateway) logs(t testing.TB) string {

@@ -32,7 +32,10 @@ func TestReloadUnderLoad(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"HostedURL":"x"}`))
 	})
-	gw := startCaddy(t, urlGatewaySite(up.hostPort(), ks.URL, "\t\t\t\trefresh 1h"))
+	// The upstream holds every request until all 1,000 are in flight, which
+	// takes a while under the race detector.
+	site := strings.Replace(urlGatewaySite(up.hostPort(), ks.URL, "\t\t\t\trefresh 1h"), "response_header_timeout 2s", "response_header_timeout 60s", 1)
+	gw := startCaddy(t, site)
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1000}}
 	defer client.CloseIdleConnections()
 	send := func() (int, error) {
@@ -72,7 +75,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		}()
 	}
 	eventually(t, 30*time.Second, "all requests in flight at the upstream", func() bool { return len(up.received()) >= inFlight })
-	reloadCaddyfile(t, gw, urlGatewaySite(up.hostPort(), ks.URL, "\t\t\t\trefresh 1h")+"\n\t# reloaded")
+	reloadCaddyfile(t, gw, site+"\n\t# reloaded")
 	close(release)
 	wg.Wait()
 	if ok.Load() != inFlight {
