@@ -55,7 +55,8 @@ func loadBodySchema(nameOrPath string) (*bodySchema, error) {
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat()
 	c.UseLoader(noRemoteLoader{})
-	if err := c.AddResource(location, doc); err != nil {
+	compiledDoc := indexLargeEnums(c, doc)
+	if err := c.AddResource(location, compiledDoc); err != nil {
 		return nil, fmt.Errorf("adding %s: %w", nameOrPath, err)
 	}
 	compiled, err := c.Compile(location)
@@ -64,6 +65,72 @@ func loadBodySchema(nameOrPath string) (*bodySchema, error) {
 	}
 	title, _ := doc.(map[string]any)["title"].(string)
 	return &bodySchema{title: title, compiled: compiled, doc: doc}, nil
+}
+
+// largeEnumFormat prefixes the formats that stand in for long string enums.
+const largeEnumFormat = "checkoutgw-enum-"
+
+// minIndexedEnum is the enum length from which a set lookup beats the
+// validator's linear comparison.
+const minIndexedEnum = 16
+
+// indexLargeEnums returns a copy of doc in which every enum of at least
+// minIndexedEnum strings (country and subdivision codes) is replaced by a
+// format that looks the value up in a set: the validator compares enum
+// members one by one, which made the code lists the bulk of validation. The
+// schema file itself keeps its enums; only the compiled form changes.
+func indexLargeEnums(c *jsonschema.Compiler, doc any) any {
+	count := 0
+	var walk func(v any) any
+	walk = func(v any) any {
+		switch n := v.(type) {
+		case []any:
+			out := make([]any, len(n))
+			for i, item := range n {
+				out[i] = walk(item)
+			}
+			return out
+		case map[string]any:
+			out := make(map[string]any, len(n))
+			for k, item := range n {
+				out[k] = walk(item)
+			}
+			members, ok := stringSet(n["enum"])
+			if ok && len(members) >= minIndexedEnum {
+				if _, hasFormat := n["format"]; !hasFormat {
+					count++
+					name := fmt.Sprintf("%s%d", largeEnumFormat, count)
+					c.RegisterFormat(&jsonschema.Format{Name: name, Validate: func(v any) error {
+						if s, isString := v.(string); isString && !members[s] {
+							return errors.New("not one of the allowed values")
+						}
+						return nil
+					}})
+					delete(out, "enum")
+					out["format"] = name
+				}
+			}
+			return out
+		}
+		return v
+	}
+	return walk(doc)
+}
+
+func stringSet(v any) (map[string]bool, bool) {
+	list, ok := v.([]any)
+	if !ok {
+		return nil, false
+	}
+	set := make(map[string]bool, len(list))
+	for _, item := range list {
+		s, isString := item.(string)
+		if !isString {
+			return nil, false
+		}
+		set[s] = true
+	}
+	return set, true
 }
 
 // validate checks a strictly parsed body and reports every violation by

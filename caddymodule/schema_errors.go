@@ -84,6 +84,12 @@ func (s *bodySchema) reasonFor(e *jsonschema.ValidationError) string {
 	case *kind.Const:
 		return fmt.Sprintf("must be %v", k.Want)
 	case *kind.Format:
+		if strings.HasPrefix(k.Want, largeEnumFormat) {
+			if msg, ok := s.keywordAt(e.SchemaURL, "x-enum-message").(string); ok {
+				return msg
+			}
+			return "must be one of the allowed values"
+		}
 		if k.Want == "date" {
 			return "must be a real calendar date written YYYY-MM-DD"
 		}

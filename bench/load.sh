@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Load test on loopback, in one go: the upstream alone, Caddy with a bare
+# reverse_proxy to it, and the gateway in front of the same upstream (ES384
+# and ES256). Prints req/s, p50/p99 latency and the server's CPU time per
+# request for each, and the ratio
+#   gateway CPU per request / (bare proxy CPU per request + one verification)
+# where one verification is crypto/ecdsa's, measured in the same run.
+#
+# Usage: bench/load.sh [seconds per run, default 10] [connections, default 8]
+# Needs Go; installs wrk from Debian's packages if it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:-10}
+connections=${2:-8}
+
+if ! command -v wrk >/dev/null; then
+	echo "installing wrk" >&2
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o "$work/caddy" ./cmd/caddy
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+upstream_port=$(free_port)
+proxy_port=$(free_port)
+gateway_port=$(free_port)
+
+# Each server is its own process, so that its CPU time is its own.
+start() { # name, Caddyfile body
+	printf '{\n\tadmin off\n\tpersist_config off\n\tauto_https off\n\tlog {\n\t\tlevel ERROR\n\t}\n}\n%s\n' "$2" >"$work/$1.Caddyfile"
+	HOME="$work" "$work/caddy" run --adapter caddyfile --config "$work/$1.Caddyfile" >"$work/$1.log" 2>&1 &
+	pids+=($!)
+	eval "${1}_pid=$!"
+}
+start upstream "http://127.0.0.1:$upstream_port {
+	header Content-Type application/json
+	respond \`{\"HostedURL\":\"https://checkout.sandbox.invalid/manage/1\"}\` 200
+}"
+start proxy "http://127.0.0.1:$proxy_port {
+	reverse_proxy 127.0.0.1:$upstream_port
+}"
+start gateway "http://127.0.0.1:$gateway_port {
+	checkout_gateway {
+		jwks_file $PWD/examples/keys/demo.jwks.json
+	}
+	reverse_proxy 127.0.0.1:$upstream_port
+}"
+for port in $upstream_port $proxy_port $gateway_port; do
+	for _ in $(seq 50); do
+		(exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
+		sleep 0.2
+	done
+done
+
+body=examples/create_managed_session.json
+token() { # private key file, port
+	"$work/caddy" checkout sign --key "$1" --url "http://127.0.0.1:$2/checkout/manage" --body "$body"
+}
+lua() { # token
+	cat <<EOF
+wrk.method = "POST"
+wrk.body = io.open("$body", "rb"):read("*a")
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Api-Signature"] = "$1"
+EOF
+}
+lua "" >"$work/plain.lua"
+lua "$(token examples/keys/demo-es384.private.jwk.json "$gateway_port")" >"$work/es384.lua"
+lua "$(token examples/keys/demo-es256.private.jwk.json "$gateway_port")" >"$work/es256.lua"
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+ticks_per_second=$(getconf CLK_TCK)
+
+# run NAME PID PORT LUA: one wrk run, the server's CPU time around it.
+run() {
+	local name=$1 pid=$2 port=$3 script=$4
+	wrk -t1 -c"$connections" -d2s -s "$script" "http://127.0.0.1:$port/checkout/manage" >/dev/null # warm-up
+	local before after
+	before=$(cpu_ticks "$pid")
+	wrk -t1 -c"$connections" -d"${duration}s" --latency -s "$script" "http://127.0.0.1:$port/checkout/manage" >"$work/$name.wrk"
+	after=$(cpu_ticks "$pid")
+	local requests rps p50 p99 non2xx
+	requests=$(awk '/requests in/ {print $1}' "$work/$name.wrk")
+	rps=$(awk '/Requests\/sec/ {print $2}' "$work/$name.wrk")
+	p50=$(awk '$1 == "50%" {print $2}' "$work/$name.wrk")
+	p99=$(awk '$1 == "99%" {print $2}' "$work/$name.wrk")
+	non2xx=$(awk '/Non-2xx/ {print $5}' "$work/$name.wrk")
+	local cpu_us
+	cpu_us=$(awk -v t=$((after - before)) -v hz="$ticks_per_second" -v n="$requests" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
+	printf '%-16s %10s %9s %9s %14s %8s\n' "$name" "$rps" "$p50" "$p99" "$cpu_us" "${non2xx:-0}"
+	eval "${name//-/_}_cpu=$cpu_us"
+}
+
+echo "one verification, crypto/ecdsa, same machine, same run:"
+go test -run '^$' -bench 'BareVerify' -benchtime 2000x ./caddymodule | tee "$work/verify.txt" | grep -a '^Benchmark'
+verify384=$(awk '/BareVerifyES384/ {printf "%.1f", $3 / 1000}' "$work/verify.txt")
+verify256=$(awk '/BareVerifyES256/ {printf "%.1f", $3 / 1000}' "$work/verify.txt")
+echo
+printf '%-16s %10s %9s %9s %14s %8s\n' target req/s p50 p99 "cpu µs/req" non-2xx
+run upstream "$upstream_pid" "$upstream_port" "$work/plain.lua"
+run bare-proxy "$proxy_pid" "$proxy_port" "$work/plain.lua"
+run gateway-ES384 "$gateway_pid" "$gateway_port" "$work/es384.lua"
+run gateway-ES256 "$gateway_pid" "$gateway_port" "$work/es256.lua"
+echo
+awk -v g="$gateway_ES384_cpu" -v p="$bare_proxy_cpu" -v v="$verify384" 'BEGIN {printf "ES384: gateway %.1f µs / (bare proxy %.1f + verification %.1f) = %.3f  (goal <= 1.08)\n", g, p, v, g / (p + v)}'
+awk -v g="$gateway_ES256_cpu" -v p="$bare_proxy_cpu" -v v="$verify256" 'BEGIN {printf "ES256: gateway %.1f µs / (bare proxy %.1f + verification %.1f) = %.3f  (goal <= 1.25)\n", g, p, v, g / (p + v)}'
