@@ -136,10 +136,17 @@ func (s *remoteKeySource) subscribe(g *Gateway, changed func()) {
 	s.metrics = g.metrics
 }
 
+// unsubscribe forgets a handler; the source reports to one that remains,
+// so it does not keep logging into a config that is gone.
 func (s *remoteKeySource) unsubscribe(g *Gateway) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.subscribers, g)
+	for other := range s.subscribers {
+		s.logger = other.logger.With(zap.String("jwks_url", s.url))
+		s.metrics = other.metrics
+		break
+	}
 }
 
 func (s *remoteKeySource) current() []*verificationKey {

@@ -77,6 +77,16 @@ func TestVerdicts(t *testing.T) {
 			return gw.rawRequest(t, fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nApi-Signature: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", path, tok, len(validBody), validBody))
 		}
 	}
+	withContentType := func(contentType string) func(t *testing.T) *http.Response {
+		return func(t *testing.T) *http.Response {
+			req, _ := http.NewRequest(http.MethodPost, gw.url+testPath, strings.NewReader(validBody))
+			req.Header.Set("Api-Signature", good(t))
+			if contentType != "" {
+				req.Header.Set("Content-Type", contentType)
+			}
+			return do(t, req)
+		}
+	}
 	now := time.Now().Unix()
 
 	cases := []verdictCase{
@@ -226,18 +236,9 @@ func TestVerdicts(t *testing.T) {
 		{"bodyHash missing with a body", withClaims(func(c map[string]any) { delete(c, "bodyHash") }), 401, typeUnauthorized, "no bodyHash claim"},
 
 		// Media type and size.
-		{"Content-Type text/plain", func(t *testing.T) *http.Response {
-			req, _ := http.NewRequest(http.MethodPost, gw.url+testPath, strings.NewReader(validBody))
-			req.Header.Set("Api-Signature", good(t))
-			req.Header.Set("Content-Type", "text/plain")
-			return do(t, req)
-		}, 415, typeInvalidMessage, "Content-Type must be application/json"},
-		{"Content-Type form", func(t *testing.T) *http.Response {
-			req, _ := http.NewRequest(http.MethodPost, gw.url+testPath, strings.NewReader(validBody))
-			req.Header.Set("Api-Signature", good(t))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			return do(t, req)
-		}, 415, typeInvalidMessage, "application/json"},
+		{"Content-Type text/plain", withContentType("text/plain"), 415, typeInvalidMessage, "Content-Type must be application/json"},
+		{"Content-Type form", withContentType("application/x-www-form-urlencoded"), 415, typeInvalidMessage, "application/json"},
+		{"Content-Type missing", withContentType(""), 415, typeInvalidMessage, "application/json"},
 		{"Content-Encoding gzip", signedBody(validBody, "Content-Encoding", "gzip"), 415, typeInvalidMessage, "Content-Encoding gzip"},
 		{"body over the limit by Content-Length", signedBody(strings.Repeat(" ", 64<<10) + validBody), 413, typeInvalidMessage, "over the 65536-byte limit"},
 		{"body over the limit while reading", func(t *testing.T) *http.Response {
