@@ -107,8 +107,7 @@ func (g *Gateway) forward(uw *upstreamWriter, r *http.Request, next caddyhttp.Ha
 	switch {
 	case uw.wroteHeader && err != nil:
 		// The status is gone; only cutting the connection tells the client
-		// that the answer is incomplete.
-		g.logger.Warn("upstream answer cut short", zap.String("instance", requestID(r)), zap.Error(err))
+		// that the answer is incomplete. recoverPanic logs it.
 		panic(http.ErrAbortHandler)
 	case uw.wroteHeader:
 		g.metrics.countRequest(outcomeAccepted, "")
@@ -150,8 +149,12 @@ func (g *Gateway) recoverPanic(uw *upstreamWriter, r *http.Request) {
 	if recovered == nil {
 		return
 	}
-	if recovered == http.ErrAbortHandler || uw.wroteHeader {
+	if uw.wroteHeader {
+		g.logger.Warn("upstream answer cut short; client connection aborted", zap.String("instance", requestID(r)))
 		panic(http.ErrAbortHandler)
+	}
+	if recovered == http.ErrAbortHandler {
+		panic(recovered)
 	}
 	// The panic value itself is not logged: it could hold request data.
 	g.refuse(uw.ResponseWriterWrapper.ResponseWriter, r, reject(reasonInternal, "the gateway failed unexpectedly; quote the Instance to the operator"), nil,

@@ -42,6 +42,15 @@ func TestUpstreamAnswers(t *testing.T) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
 			_, _ = io.WriteString(w, `{"Type":"InvalidMessage","Instance":"upstream-7f3a","Action":"CreateManagedSession","Detail":"CustomerID unknown"}`)
+		case "/reset":
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Length", "1000")
+			_, _ = io.WriteString(w, `{"HostedURL":"https://checkout.test/`)
+			w.(http.Flusher).Flush()
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
 		case "/big":
 			w.Header().Set("Content-Type", "application/octet-stream")
 			chunk := bytes.Repeat([]byte("x"), 1<<20)
@@ -94,6 +103,18 @@ func TestUpstreamAnswers(t *testing.T) {
 	if !strings.Contains(logs, "Internal Server Error") || !strings.Contains(logs, `"reason":"upstream_error"`) {
 		t.Error("the upstream's own text is not in the log")
 	}
+
+	t.Run("reset after the headers aborts the client connection", func(t *testing.T) {
+		resp := signedPost(t, "/reset")
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("got %d", resp.StatusCode)
+		}
+		if _, err := io.ReadAll(resp.Body); err == nil {
+			t.Fatal("the client read a complete answer from an upstream that failed half-way")
+		}
+		eventually(t, 5*time.Second, "the cut is logged", func() bool { return strings.Contains(gw.logs(t), "upstream answer cut short") })
+	})
 
 	t.Run("envelope passes through", func(t *testing.T) {
 		resp := signedPost(t, "/envelope400")
