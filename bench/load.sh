@@ -86,43 +86,36 @@ lua "$("$work/caddy" checkout sign --key examples/keys/demo-es384.private.jwk.js
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 ticks_per_second=$(getconf CLK_TCK)
 
+# report NAME CPU_TICKS REQUESTS RPS P50 P99 NON2XX: one row, and NAME_cpu
+# set to the server's CPU microseconds per request.
+report() {
+	local cpu_us
+	cpu_us=$(awk -v t="$2" -v hz="$ticks_per_second" -v n="$3" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
+	printf '%-16s %10s %9s %9s %14s %8s\n' "$1" "$4" "$5" "$6" "$cpu_us" "${7:-0}"
+	eval "${1//-/_}_cpu=$cpu_us"
+}
+
 # run NAME PID PORT LUA: one wrk run, the server's CPU time around it.
 run() {
-	local name=$1 pid=$2 port=$3 script=$4
+	local name=$1 pid=$2 port=$3 script=$4 out="$work/$1.wrk" before
 	wrk -t1 -c"$connections" -d2s -s "$script" "http://127.0.0.1:$port/checkout/manage" >/dev/null # warm-up
-	local before after
 	before=$(cpu_ticks "$pid")
-	wrk -t1 -c"$connections" -d"${duration}s" --latency -s "$script" "http://127.0.0.1:$port/checkout/manage" >"$work/$name.wrk"
-	after=$(cpu_ticks "$pid")
-	local requests rps p50 p99 non2xx
-	requests=$(awk '/requests in/ {print $1}' "$work/$name.wrk")
-	rps=$(awk '/Requests\/sec/ {print $2}' "$work/$name.wrk")
-	p50=$(awk '$1 == "50%" {print $2}' "$work/$name.wrk")
-	p99=$(awk '$1 == "99%" {print $2}' "$work/$name.wrk")
-	non2xx=$(awk '/Non-2xx/ {print $5}' "$work/$name.wrk")
-	local cpu_us
-	cpu_us=$(awk -v t=$((after - before)) -v hz="$ticks_per_second" -v n="$requests" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
-	printf '%-16s %10s %9s %9s %14s %8s\n' "$name" "$rps" "$p50" "$p99" "$cpu_us" "${non2xx:-0}"
-	eval "${name//-/_}_cpu=$cpu_us"
+	wrk -t1 -c"$connections" -d"${duration}s" --latency -s "$script" "http://127.0.0.1:$port/checkout/manage" >"$out"
+	report "$name" $(($(cpu_ticks "$pid") - before)) \
+		"$(awk '/requests in/ {print $1}' "$out")" "$(awk '/Requests\/sec/ {print $2}' "$out")" \
+		"$(awk '$1 == "50%" {print $2}' "$out")" "$(awk '$1 == "99%" {print $2}' "$out")" \
+		"$(awk '/Non-2xx/ {print $5}' "$out")"
 }
 
 # paced NAME PID PORT RATE: the bare proxy held to RATE req/s with hey.
 paced() {
-	local name=$1 pid=$2 port=$3 rate=$4
-	local per_worker
-	per_worker=$(awk -v r="$rate" -v c="$connections" 'BEGIN {printf "%.0f", r / c}')
-	local before after
+	local name=$1 pid=$2 port=$3 out="$work/$1.hey" before per_worker
+	per_worker=$(awk -v r="$4" -v c="$connections" 'BEGIN {printf "%.0f", r / c}')
 	before=$(cpu_ticks "$pid")
-	hey -z "${duration}s" -c "$connections" -q "$per_worker" -m POST -T application/json -D "$body" "http://127.0.0.1:$port/checkout/manage" >"$work/$name.hey"
-	after=$(cpu_ticks "$pid")
-	local requests rps p50 p99 cpu_us
-	requests=$(awk '/\[200\]/ {print $2}' "$work/$name.hey")
-	rps=$(awk '/Requests\/sec/ {print $2}' "$work/$name.hey")
-	p50=$(awk '$1 == "50%" {print $3 * 1000 "ms"}' "$work/$name.hey")
-	p99=$(awk '$1 == "99%" {print $3 * 1000 "ms"}' "$work/$name.hey")
-	cpu_us=$(awk -v t=$((after - before)) -v hz="$ticks_per_second" -v n="$requests" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
-	printf '%-16s %10s %9s %9s %14s %8s\n' "$name" "$rps" "$p50" "$p99" "$cpu_us" 0
-	eval "${name//-/_}_cpu=$cpu_us"
+	hey -z "${duration}s" -c "$connections" -q "$per_worker" -m POST -T application/json -D "$body" "http://127.0.0.1:$port/checkout/manage" >"$out"
+	report "$name" $(($(cpu_ticks "$pid") - before)) \
+		"$(awk '/\[200\]/ {print $2}' "$out")" "$(awk '/Requests\/sec/ {print $2}' "$out")" \
+		"$(awk '$1 == "50%" {print $3 * 1000 "ms"}' "$out")" "$(awk '$1 == "99%" {print $3 * 1000 "ms"}' "$out")"
 }
 
 echo "one verification, crypto/ecdsa, same machine, same run:"
