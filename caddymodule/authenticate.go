@@ -30,7 +30,7 @@ func (g *Gateway) authenticate(r *http.Request, path string, query url.Values) (
 		return nil, nil, rej
 	}
 	if !slices.Contains(g.Algorithms, tok.alg) {
-		return tok, nil, reject(reasonAlgNotAllowed, "alg %q is not accepted; use one of %v", tok.alg, g.Algorithms)
+		return tok, nil, reject(reasonAlgNotAllowed, "alg %q is not accepted; use one of %v", clip(tok.alg), g.Algorithms)
 	}
 	if g.keys.Load().size() == 0 {
 		return tok, nil, reject(reasonNoKeys, "no signing keys are loaded yet; try again shortly")
@@ -61,7 +61,7 @@ func (g *Gateway) candidateKeys(r *http.Request, tok *token) ([]*verificationKey
 	if tok.kid != "" {
 		key, ok := g.lookupKid(r.Context(), tok.kid)
 		if !ok {
-			return nil, reject(reasonKidUnknown, "kid %q is not a known signing key", tok.kid)
+			return nil, reject(reasonKidUnknown, "kid %q is not a known signing key", clip(tok.kid))
 		}
 		if tenantKids != nil && !slices.Contains(tenantKids, tok.kid) {
 			return nil, reject(reasonAPIKeyMismatch, "key %q is not registered for this X-Api-Key", tok.kid)
@@ -77,7 +77,7 @@ func (g *Gateway) candidateKeys(r *http.Request, tok *token) ([]*verificationKey
 	}
 	switch {
 	case len(fitting) == 0:
-		return nil, reject(reasonNoKeyVerified, "no trusted key serves alg %s", tok.alg)
+		return nil, reject(reasonNoKeyVerified, "no trusted key serves alg %s", clip(tok.alg))
 	case len(fitting) > g.MaxKeyAttempts:
 		return nil, reject(reasonNoKeyVerified, "the token has no kid and %d keys serve alg %s, more than the %d that are tried; put the key's kid in the token header", len(fitting), tok.alg, g.MaxKeyAttempts)
 	}

@@ -130,3 +130,13 @@ func TestParseTokenRefusesWithoutEchoingIt(t *testing.T) {
 		}
 	}
 }
+
+func TestLongClientNamesAreClipped(t *testing.T) {
+	long := strings.Repeat("k", 5000)
+	k := newTestKey(t, long, "ES384")
+	tok := k.signRaw(t, `{"alg":"ES384","kid":"`+long+`","`+long+`":1}`, `{}`)
+	_, rej := parseToken(tok)
+	if rej == nil || len(rej.detail) > 200 {
+		t.Fatalf("a 5,000-byte header member name made a %d-byte Detail", len(rej.detail))
+	}
+}

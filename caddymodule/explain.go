@@ -64,7 +64,7 @@ func result(check string, rej *rejection, okDetail string) finding {
 
 func algAccepted(g *Gateway, tok *token) *rejection {
 	if !slices.Contains(g.Algorithms, tok.alg) {
-		return reject(reasonAlgNotAllowed, "alg %q is not accepted; use one of %v", tok.alg, g.Algorithms)
+		return reject(reasonAlgNotAllowed, "alg %q is not accepted; use one of %v", clip(tok.alg), g.Algorithms)
 	}
 	return nil
 }

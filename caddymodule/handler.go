@@ -179,8 +179,8 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, rej *rejection,
 			zap.String("remote_addr", r.RemoteAddr),
 		}, extra...)
 		if tok != nil {
-			setPlaceholder(r, placeholderKid, tok.kid)
-			fields = append(fields, zap.String("kid", tok.kid), zap.String("alg", tok.alg))
+			setPlaceholder(r, placeholderKid, clip(tok.kid))
+			fields = append(fields, zap.String("kid", clip(tok.kid)), zap.String("alg", clip(tok.alg)))
 		}
 		ce.Write(fields...)
 	}

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // reason is a stable code for why a request was refused. Codes appear in
@@ -119,6 +120,17 @@ type rejection struct {
 
 func reject(r reason, format string, args ...any) *rejection {
 	return &rejection{reason: r, verdict: verdicts[r], detail: fmt.Sprintf(format, args...)}
+}
+
+// maxEchoed bounds a client-supplied name (kid, alg, a header member) quoted
+// in a Detail or a log line: the token may be 8 KiB of anything.
+const maxEchoed = 64
+
+func clip(s string) string {
+	if len(s) <= maxEchoed {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxEchoed], "") + "..."
 }
 
 func (r *rejection) Error() string { return string(r.reason) + ": " + r.detail }

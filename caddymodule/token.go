@@ -106,7 +106,7 @@ func (t *token) parseHeader() *rejection {
 	}
 	for name := range h {
 		if !allowedHeaderMembers[name] {
-			return reject(reasonTokenHeader, "the token header may hold only alg, kid and typ; %q is not allowed", name)
+			return reject(reasonTokenHeader, "the token header may hold only alg, kid and typ; %q is not allowed", clip(name))
 		}
 	}
 	alg, ok := h["alg"].(string)
