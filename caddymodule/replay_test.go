@@ -320,3 +320,18 @@ func caddyBinary(t *testing.T) string {
 	}
 	return bin
 }
+
+// TestReplayMemorySurvivesReload: a config reload does not forget which
+// signatures were used.
+func TestReplayMemorySurvivesReload(t *testing.T) {
+	f := replayFixture(t, "memory")
+	tok := f.k384.sign(t, validClaims(validBody), false)
+	if got := statusOf(t, f.gw.post(t, testPath, tok, validBody)); got != http.StatusOK {
+		t.Fatalf("first use got %d", got)
+	}
+	jwks := writeJWKS(t, f.k384, f.k256)
+	reloadCaddyfile(t, f.gw, gatewaySite(f.up.hostPort(), "\t\t\tjwks_file "+jwks+"\n\t\t\treplay_protection memory")+"\n\t# reloaded")
+	if got := statusOf(t, f.gw.post(t, testPath, tok, validBody)); got != http.StatusUnauthorized {
+		t.Fatalf("the replay after a reload got %d", got)
+	}
+}
