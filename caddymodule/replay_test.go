@@ -331,6 +331,8 @@ func TestReplayMemorySurvivesReload(t *testing.T) {
 	}
 	jwks := writeJWKS(t, f.k384, f.k256)
 	reloadCaddyfile(t, f.gw, gatewaySite(f.up.hostPort(), "\t\t\tjwks_file "+jwks+"\n\t\t\treplay_protection memory")+"\n\t# reloaded")
+	// The reload closes idle connections; a POST is not retried on one.
+	testClient.CloseIdleConnections()
 	if got := statusOf(t, f.gw.post(t, testPath, tok, validBody)); got != http.StatusUnauthorized {
 		t.Fatalf("the replay after a reload got %d", got)
 	}
