@@ -110,6 +110,17 @@ func statusOf(t *testing.T, resp *http.Response) int {
 	return resp.StatusCode
 }
 
+// statusFor sends validBody signed by k and returns the answer's status.
+func statusFor(t *testing.T, gw *gateway, k *testKey) int {
+	return statusOf(t, gw.post(t, testPath, k.sign(t, validClaims(validBody), false), validBody))
+}
+
+// awaitKeys waits until the gateway accepts a request signed by k: its key
+// set has loaded.
+func awaitKeys(t *testing.T, gw *gateway, k *testKey) {
+	eventually(t, 5*time.Second, "the key set loads", func() bool { return statusFor(t, gw, k) == http.StatusOK })
+}
+
 func urlGatewaySite(upstreamAddr, jwksURL, block string) string {
 	return gatewaySite(upstreamAddr, fmt.Sprintf("\t\t\tjwks_url %s {\n%s\n\t\t\t}", jwksURL, block))
 }
@@ -120,14 +131,11 @@ func TestKeyRotation(t *testing.T) {
 	ks.publish(t, k1)
 	up := newUpstream(t, nil)
 	gw := startCaddy(t, urlGatewaySite(up.hostPort(), ks.URL, "\t\t\t\trefresh 1h"))
-	post := func(k *testKey) int {
-		return statusOf(t, gw.post(t, testPath, k.sign(t, validClaims(validBody), false), validBody))
-	}
-	eventually(t, 5*time.Second, "the first key set loads", func() bool { return post(k1) == http.StatusOK })
+	awaitKeys(t, gw, k1)
 
 	ks.publish(t, k1, k2)
 	before := ks.fetches.Load()
-	if got := post(k2); got != http.StatusOK {
+	if got := statusFor(t, gw, k2); got != http.StatusOK {
 		t.Fatalf("a newly published kid got %d on its first request", got)
 	}
 	if n := ks.fetches.Load() - before; n != 1 {
@@ -141,13 +149,10 @@ func TestKeyRemovalAfterRefresh(t *testing.T) {
 	ks.publish(t, k1, k2)
 	up := newUpstream(t, nil)
 	gw := startCaddy(t, urlGatewaySite(up.hostPort(), ks.URL, "\t\t\t\trefresh 1s"))
-	post := func(k *testKey) int {
-		return statusOf(t, gw.post(t, testPath, k.sign(t, validClaims(validBody), false), validBody))
-	}
-	eventually(t, 5*time.Second, "the key set loads", func() bool { return post(k1) == http.StatusOK })
+	awaitKeys(t, gw, k1)
 	ks.publish(t, k2)
-	eventually(t, 5*time.Second, "a removed kid is refused after the next refresh", func() bool { return post(k1) == http.StatusUnauthorized })
-	if got := post(k2); got != http.StatusOK {
+	eventually(t, 5*time.Second, "a removed kid is refused after the next refresh", func() bool { return statusFor(t, gw, k1) == http.StatusUnauthorized })
+	if got := statusFor(t, gw, k2); got != http.StatusOK {
 		t.Fatalf("the remaining key got %d", got)
 	}
 }
@@ -162,10 +167,7 @@ func TestKeySourceOutages(t *testing.T) {
 	up := newUpstream(t, nil)
 	adminPort := freePort(t)
 	gw := startCaddyWith(t, fmt.Sprintf("admin 127.0.0.1:%d", adminPort), urlGatewaySite(up.hostPort(), ks.URL, "\t\t\t\trefresh 1s\n\t\t\t\ttimeout 300ms"))
-	post := func() int {
-		return statusOf(t, gw.post(t, testPath, k1.sign(t, validClaims(validBody), false), validBody))
-	}
-	eventually(t, 5*time.Second, "the key set loads", func() bool { return post() == http.StatusOK })
+	awaitKeys(t, gw, k1)
 
 	weak, err := rsa.GenerateKey(rand.Reader, 1024)
 	must(t, err)
@@ -197,7 +199,7 @@ func TestKeySourceOutages(t *testing.T) {
 			ks.set(o.apply)
 			before := ks.fetches.Load()
 			eventually(t, 10*time.Second, "two more fetches", func() bool { return ks.fetches.Load() >= before+2 })
-			if got := post(); got != http.StatusOK {
+			if got := statusFor(t, gw, k1); got != http.StatusOK {
 				t.Fatalf("a request during the outage got %d", got)
 			}
 		})
@@ -236,9 +238,7 @@ func TestStartWithKeyServerDown(t *testing.T) {
 		t.Fatal("a request reached the upstream without keys")
 	}
 	ks.publish(t, k1)
-	took := eventually(t, 10*time.Second, "recovery", func() bool {
-		return statusOf(t, gw.post(t, testPath, k1.sign(t, validClaims(validBody), false), validBody)) == http.StatusOK
-	})
+	took := eventually(t, 10*time.Second, "recovery", func() bool { return statusFor(t, gw, k1) == http.StatusOK })
 	t.Logf("recovered %s after the key server came back", took)
 	if took > 4*time.Second {
 		t.Errorf("recovery took %s, more than one backoff step", took)
@@ -253,9 +253,7 @@ func TestUnknownKidFloodFetchesOnce(t *testing.T) {
 	ks.publish(t, k1)
 	up := newUpstream(t, nil)
 	gw := startCaddy(t, urlGatewaySite(up.hostPort(), ks.URL, "\t\t\t\trefresh 1h"))
-	eventually(t, 5*time.Second, "the key set loads", func() bool {
-		return statusOf(t, gw.post(t, testPath, k1.sign(t, validClaims(validBody), false), validBody)) == http.StatusOK
-	})
+	awaitKeys(t, gw, k1)
 	before := ks.fetches.Load()
 	var wg sync.WaitGroup
 	var unauthorized atomic.Int64
