@@ -149,7 +149,7 @@ func checkMethodClaim(c *claims, method string) *rejection {
 	case !c.hasMethod:
 		return reject(reasonClaimMissing, "the token has no method claim")
 	case c.method != method:
-		return reject(reasonMethodMismatch, "the token's method claim does not match the request method %s", method)
+		return reject(reasonMethodMismatch, "the token's method claim does not match the request method %s", clip(method))
 	}
 	return nil
 }
@@ -159,7 +159,7 @@ func checkPathClaim(c *claims, path string) *rejection {
 	case !c.hasPath:
 		return reject(reasonClaimMissing, "the token has no path claim")
 	case c.path != path:
-		return reject(reasonPathMismatch, "the token's path claim does not match the request path %s", path)
+		return reject(reasonPathMismatch, "the token's path claim does not match the request path %s", clip(path))
 	}
 	return nil
 }
@@ -180,10 +180,10 @@ func checkQueryBinding(c *claims, query url.Values) *rejection {
 	for name, got := range query {
 		want, ok := c.queryParams[name]
 		if !ok {
-			return reject(reasonQueryMismatch, "query parameter %q is not in queryParams", name)
+			return reject(reasonQueryMismatch, "query parameter %q is not in queryParams", clip(name))
 		}
 		if want.every && !slices.Equal(want.values, got) || !want.every && want.values[0] != got[len(got)-1] {
-			return reject(reasonQueryMismatch, "query parameter %q does not match queryParams", name)
+			return reject(reasonQueryMismatch, "query parameter %q does not match queryParams", clip(name))
 		}
 	}
 	return nil

@@ -23,7 +23,7 @@ func checkMediaType(r *http.Request) *rejection {
 	for _, coding := range r.Header.Values("Content-Encoding") {
 		for c := range strings.SplitSeq(coding, ",") {
 			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
-				return reject(reasonContentEncoding, "Content-Encoding %s is not accepted; send the body uncompressed", c)
+				return reject(reasonContentEncoding, "Content-Encoding %s is not accepted; send the body uncompressed", clip(c))
 			}
 		}
 	}

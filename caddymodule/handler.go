@@ -166,6 +166,9 @@ func (g *Gateway) recoverPanic(uw *upstreamWriter, r *http.Request) {
 func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, rej *rejection, tok *token, extra ...zap.Field) {
 	instance := requestID(r)
 	setPlaceholder(r, placeholderReason, string(rej.reason))
+	if tok != nil {
+		setPlaceholder(r, placeholderKid, clip(tok.kid))
+	}
 	outcome := outcomeRefused
 	if rej.reason == reasonUpstreamError || rej.reason == reasonUpstreamDown || rej.reason == reasonUpstreamTimeout {
 		outcome = outcomeUpstreamError
@@ -179,7 +182,6 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, rej *rejection,
 			zap.String("remote_addr", r.RemoteAddr),
 		}, extra...)
 		if tok != nil {
-			setPlaceholder(r, placeholderKid, clip(tok.kid))
 			fields = append(fields, zap.String("kid", clip(tok.kid)), zap.String("alg", clip(tok.alg)))
 		}
 		ce.Write(fields...)

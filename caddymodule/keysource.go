@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -277,7 +279,7 @@ func (s *remoteKeySource) download(ctx context.Context) ([]*verificationKey, tim
 	if len(data) > maxJWKSBody {
 		return nil, -1, fmt.Errorf("the key set is over %d bytes", maxJWKSBody)
 	}
-	keys, skipped, err := parseJWKS(data, supportedAlgorithmNames())
+	keys, skipped, err := parseJWKS(data, slices.Collect(maps.Keys(supportedAlgorithms)))
 	if err != nil {
 		return nil, -1, err
 	}
@@ -342,12 +344,4 @@ func checkJWKSURL(raw string) error {
 		return fmt.Errorf("%q: plain http is allowed only to loopback; use https", raw)
 	}
 	return fmt.Errorf("%q: use https", raw)
-}
-
-func supportedAlgorithmNames() []string {
-	names := make([]string, 0, len(supportedAlgorithms))
-	for name := range supportedAlgorithms {
-		names = append(names, name)
-	}
-	return names
 }

@@ -1,7 +1,13 @@
 package caddymodule
 
 import (
+	"net/http"
+	"net/http/httptest"
+
 	"fmt"
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,5 +54,21 @@ func TestPlaceholdersInAccessLog(t *testing.T) {
 	}
 	if strings.Contains(string(data), good[:40]) || strings.Contains(string(data), "ak_live_secret_value") {
 		t.Error("the access log carries the token or the API key")
+	}
+}
+
+// TestPlaceholdersSetWhateverTheLogLevel: the placeholders do not depend on
+// the refusal's log line being written.
+func TestPlaceholdersSetWhateverTheLogLevel(t *testing.T) {
+	g := &Gateway{logger: zap.NewNop(), Action: "CreateManagedSession"}
+	rec := httptest.NewRecorder()
+	repl := caddy.NewReplacer()
+	req := caddyhttp.PrepareRequest(httptest.NewRequest(http.MethodPost, testPath, nil), repl, rec, &caddyhttp.Server{})
+	g.refuse(rec, req, reject(reasonTokenExpired, "token expired"), &token{kid: "k384", alg: "ES384"})
+	if got, _ := repl.GetString(placeholderReason); got != "token_expired" {
+		t.Errorf("reason placeholder = %q", got)
+	}
+	if got, _ := repl.GetString(placeholderKid); got != "k384" {
+		t.Errorf("kid placeholder = %q", got)
 	}
 }

@@ -60,6 +60,7 @@ const (
 	typeResourceNotFound = "ResourceNotFound"
 	typeUnauthorized     = "Unauthorized"
 	typeForbidden        = "Forbidden"
+	typeInsufficient     = "InsufficientBalance"
 )
 
 // verdict is what a reason answers with.

@@ -66,7 +66,7 @@ func checkHopByHop(r *http.Request) *rejection {
 		for name := range strings.SplitSeq(value, ",") {
 			name = strings.TrimSpace(name)
 			if slices.ContainsFunc(endToEndHeaders, func(h string) bool { return strings.EqualFold(h, name) }) {
-				return reject(reasonHopByHopHeader, "the Connection header must not name %s", http.CanonicalHeaderKey(name))
+				return reject(reasonHopByHopHeader, "the Connection header must not name %s", clip(http.CanonicalHeaderKey(name)))
 			}
 		}
 	}
@@ -80,5 +80,5 @@ func (g *Gateway) checkMethod(r *http.Request) *rejection {
 	if slices.Contains(g.Methods, r.Method) {
 		return nil
 	}
-	return reject(reasonMethodNotAllowed, "method %s is not allowed here; use %s", r.Method, g.methodSet)
+	return reject(reasonMethodNotAllowed, "method %s is not allowed here; use %s", clip(r.Method), g.methodSet)
 }

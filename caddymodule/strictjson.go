@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -25,7 +26,17 @@ func (e *jsonError) Error() string {
 	if e.Path == "" {
 		return fmt.Sprintf("%s at byte %d", e.Rule, e.Offset)
 	}
-	return fmt.Sprintf("%s at byte %d (%s)", e.Rule, e.Offset, e.Path)
+	return fmt.Sprintf("%s at byte %d (%s)", e.Rule, e.Offset, clip(e.Path))
+}
+
+// jsonRule is the rule a strict-JSON error names, without its place: the
+// place in a token means nothing to the integrator.
+func jsonRule(err error) string {
+	var je *jsonError
+	if errors.As(err, &je) {
+		return je.Rule
+	}
+	return err.Error()
 }
 
 // parseStrictJSON decodes one JSON object in a single pass and refuses what

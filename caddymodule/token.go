@@ -102,7 +102,7 @@ func decodeSegment(seg []byte) ([]byte, error) {
 func (t *token) parseHeader() *rejection {
 	h, err := parseStrictJSON(t.header)
 	if err != nil {
-		return reject(reasonTokenMalformed, "the token header is not a strict JSON object: %s", err.(*jsonError).Rule)
+		return reject(reasonTokenMalformed, "the token header is not a strict JSON object: %s", jsonRule(err))
 	}
 	for name := range h {
 		if !allowedHeaderMembers[name] {
@@ -130,7 +130,7 @@ func (t *token) parseHeader() *rejection {
 func (t *token) parseClaims() *rejection {
 	m, err := parseStrictJSON(t.payload)
 	if err != nil {
-		return reject(reasonTokenMalformed, "the token payload is not a strict JSON object: %s", err.(*jsonError).Rule)
+		return reject(reasonTokenMalformed, "the token payload is not a strict JSON object: %s", jsonRule(err))
 	}
 	c := &t.claims
 	switch aud := m["aud"].(type) {
@@ -228,7 +228,7 @@ func queryParamsClaim(v any) (map[string]queryClaim, *rejection) {
 			for _, item := range arr {
 				s, ok := scalarText(item)
 				if !ok {
-					return nil, reject(reasonClaimType, "queryParams[%q] must hold strings", name)
+					return nil, reject(reasonClaimType, "queryParams[%q] must hold strings", clip(name))
 				}
 				values = append(values, s)
 			}
@@ -237,7 +237,7 @@ func queryParamsClaim(v any) (map[string]queryClaim, *rejection) {
 		}
 		s, ok := scalarText(val)
 		if !ok {
-			return nil, reject(reasonClaimType, "queryParams[%q] must be a string or an array of strings", name)
+			return nil, reject(reasonClaimType, "queryParams[%q] must be a string or an array of strings", clip(name))
 		}
 		out[name] = queryClaim{values: []string{s}}
 	}

@@ -18,7 +18,7 @@ const maxUpstreamErrorBody = 64 << 10
 const maxLoggedUpstreamText = 512
 
 // envelopeTypes are the Types the provider documents.
-var envelopeTypes = []string{typeInvalidMessage, typeUnexpected, typeResourceNotFound, typeUnauthorized, typeForbidden, "InsufficientBalance"}
+var envelopeTypes = []string{typeInvalidMessage, typeUnexpected, typeResourceNotFound, typeUnauthorized, typeForbidden, typeInsufficient}
 
 // upstreamWriter passes 2xx and 3xx answers straight through, streamed, and
 // holds back 4xx and 5xx answers so that only envelopes reach the client.
