@@ -18,6 +18,7 @@ import (
 type bodySchema struct {
 	title    string
 	compiled *jsonschema.Schema
+	fast     *fastSchema // nil when the schema uses keywords it lacks
 	doc      any
 }
 
@@ -64,7 +65,11 @@ func loadBodySchema(nameOrPath string) (*bodySchema, error) {
 		return nil, fmt.Errorf("compiling %s: %w", nameOrPath, err)
 	}
 	title, _ := doc.(map[string]any)["title"].(string)
-	return &bodySchema{title: title, compiled: compiled, doc: doc}, nil
+	bs := &bodySchema{title: title, compiled: compiled, doc: doc}
+	if fast, ok := compileFastSchema(compiled); ok {
+		bs.fast = fast
+	}
+	return bs, nil
 }
 
 // largeEnumFormat prefixes the formats that stand in for long string enums.
@@ -136,6 +141,9 @@ func stringSet(v any) (map[string]bool, bool) {
 // validate checks a strictly parsed body and reports every violation by
 // property path, with every reason, never quoting a value.
 func (s *bodySchema) validate(body map[string]any) *rejection {
+	if s.fast != nil && s.fast.accepts(body) {
+		return nil
+	}
 	err := s.compiled.Validate(body)
 	if err == nil {
 		return nil

@@ -1,0 +1,373 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// fastSchema answers one question about a strictly parsed body, whether it
+// satisfies the compiled schema, without the bookkeeping jsonschema does to
+// explain a failure: on a valid body that bookkeeping was most of the
+// validation's time and allocations. It implements each keyword it knows
+// exactly (TestFastSchemaAgrees and FuzzFastSchemaAgrees hold it to
+// jsonschema's answers), and it only ever short-cuts an acceptance: a body it
+// refuses goes to jsonschema, which stays the authority on every refusal and
+// writes the report. A schema that uses a keyword it does not implement, or
+// whose references loop without descending into the body, gets no fast path.
+type fastSchema struct {
+	always     *bool // a boolean schema
+	ref        *fastSchema
+	types      jsonTypes
+	enum       []any // strings, booleans and nulls
+	format     func(any) error
+	allOf      []*fastSchema
+	anyOf      []*fastSchema
+	oneOf      []*fastSchema
+	not        *fastSchema
+	ifSchema   *fastSchema
+	thenSchema *fastSchema
+	elseSchema *fastSchema
+
+	required   []string
+	properties map[string]*fastSchema
+	additional *fastSchema // nil when any other property is allowed
+	minProps   int
+	maxProps   int // -1 when unbounded
+
+	items    *fastSchema
+	minItems int
+	maxItems int
+
+	minLength int
+	maxLength int
+	pattern   jsonschema.Regexp
+}
+
+// jsonTypes is a set of JSON types; zero means the schema names none.
+type jsonTypes uint8
+
+const (
+	typeNull jsonTypes = 1 << iota
+	typeBoolean
+	typeNumber
+	typeString
+	typeArray
+	typeObject
+)
+
+var jsonTypeNames = map[string]jsonTypes{
+	"null": typeNull, "boolean": typeBoolean, "number": typeNumber,
+	"string": typeString, "array": typeArray, "object": typeObject,
+}
+
+func typeOfValue(v any) jsonTypes {
+	switch v.(type) {
+	case nil:
+		return typeNull
+	case bool:
+		return typeBoolean
+	case json.Number:
+		return typeNumber
+	case string:
+		return typeString
+	case []any:
+		return typeArray
+	case map[string]any:
+		return typeObject
+	}
+	return 0
+}
+
+// compileFastSchema builds the checker for a compiled schema, or reports
+// false when the schema uses a keyword the checker does not implement.
+func compileFastSchema(s *jsonschema.Schema) (*fastSchema, bool) {
+	c := fastCompiler{built: make(map[*jsonschema.Schema]*fastSchema), ok: true}
+	f := c.compile(s)
+	return f, c.ok && !f.loopsInPlace()
+}
+
+type fastCompiler struct {
+	built map[*jsonschema.Schema]*fastSchema
+	ok    bool
+}
+
+func (c *fastCompiler) compile(s *jsonschema.Schema) *fastSchema {
+	if s == nil {
+		return nil
+	}
+	if f, seen := c.built[s]; seen {
+		return f // a reference cycle: the node is being filled in
+	}
+	f := &fastSchema{maxProps: -1, maxItems: -1, maxLength: -1}
+	c.built[s] = f
+	if !supportedByFastSchema(s) {
+		c.ok = false
+		return f
+	}
+	if s.Bool != nil {
+		f.always = s.Bool
+		return f
+	}
+	f.ref = c.compile(s.Ref)
+	if s.Ref != nil && s.DraftVersion < 2019 {
+		return f // before 2019-09, $ref replaces every keyword beside it
+	}
+	if s.Types != nil {
+		for _, name := range s.Types.ToStrings() {
+			t, known := jsonTypeNames[name]
+			if !known {
+				c.ok = false // "integer" needs the numeric rules jsonschema has
+			}
+			f.types |= t
+		}
+	}
+	if s.Enum != nil {
+		f.enum = s.Enum.Values
+		c.ok = c.ok && allScalarLiterals(f.enum)
+	}
+	if s.Const != nil {
+		f.enum = []any{*s.Const}
+		c.ok = c.ok && s.Enum == nil && allScalarLiterals(f.enum)
+	}
+	if s.Format != nil {
+		f.format = s.Format.Validate
+	}
+	f.allOf, f.anyOf, f.oneOf = c.compileAll(s.AllOf), c.compileAll(s.AnyOf), c.compileAll(s.OneOf)
+	f.not = c.compile(s.Not)
+	f.ifSchema, f.thenSchema, f.elseSchema = c.compile(s.If), c.compile(s.Then), c.compile(s.Else)
+
+	f.required = s.Required
+	if len(s.Properties) > 0 {
+		f.properties = make(map[string]*fastSchema, len(s.Properties))
+		for name, p := range s.Properties {
+			f.properties[name] = c.compile(p)
+		}
+	}
+	switch additional := s.AdditionalProperties.(type) {
+	case bool:
+		if !additional {
+			f.additional = &fastSchema{always: &additional}
+		}
+	case *jsonschema.Schema:
+		f.additional = c.compile(additional)
+	}
+	f.minProps, f.maxProps = intOr(s.MinProperties, 0), intOr(s.MaxProperties, -1)
+
+	f.items = c.compile(s.Items2020)
+	if items, isSchema := s.Items.(*jsonschema.Schema); isSchema {
+		f.items = c.compile(items)
+	}
+	f.minItems, f.maxItems = intOr(s.MinItems, 0), intOr(s.MaxItems, -1)
+
+	f.minLength, f.maxLength = intOr(s.MinLength, 0), intOr(s.MaxLength, -1)
+	f.pattern = s.Pattern
+	return f
+}
+
+func (c *fastCompiler) compileAll(list []*jsonschema.Schema) []*fastSchema {
+	if len(list) == 0 {
+		return nil
+	}
+	out := make([]*fastSchema, len(list))
+	for i, s := range list {
+		out[i] = c.compile(s)
+	}
+	return out
+}
+
+// supportedByFastSchema reports whether every assertion s makes is one the
+// checker implements; annotations (title, description, examples) do not
+// matter.
+func supportedByFastSchema(s *jsonschema.Schema) bool {
+	_, itemsList := s.Items.([]*jsonschema.Schema)
+	return s.RecursiveRef == nil && s.DynamicRef == nil &&
+		s.PropertyNames == nil && len(s.PatternProperties) == 0 &&
+		len(s.Dependencies) == 0 && len(s.DependentRequired) == 0 && len(s.DependentSchemas) == 0 &&
+		s.UnevaluatedProperties == nil && s.UnevaluatedItems == nil &&
+		!itemsList && s.AdditionalItems == nil && len(s.PrefixItems) == 0 &&
+		!s.UniqueItems && s.Contains == nil && s.MinContains == nil && s.MaxContains == nil &&
+		s.ContentEncoding == nil && s.ContentMediaType == nil && s.ContentSchema == nil &&
+		s.Maximum == nil && s.Minimum == nil && s.ExclusiveMaximum == nil && s.ExclusiveMinimum == nil && s.MultipleOf == nil &&
+		len(s.Extensions) == 0
+}
+
+// allScalarLiterals reports whether every member is a string, a boolean or
+// null: the values whose equality is plain ==. Numbers compare by value in
+// JSON Schema (1 equals 1.0), which jsonschema implements and this does not.
+func allScalarLiterals(values []any) bool {
+	for _, v := range values {
+		switch v.(type) {
+		case nil, bool, string:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func intOr(p *int, otherwise int) int {
+	if p == nil {
+		return otherwise
+	}
+	return *p
+}
+
+// accepts reports whether v certainly satisfies the schema.
+func (f *fastSchema) accepts(v any) bool {
+	if f.always != nil {
+		return *f.always
+	}
+	if f.ref != nil && !f.ref.accepts(v) {
+		return false
+	}
+	t := typeOfValue(v)
+	if t == 0 || f.types != 0 && f.types&t == 0 {
+		return false
+	}
+	if f.enum != nil && !slices.Contains(f.enum, v) {
+		return false
+	}
+	if f.format != nil && f.format(v) != nil {
+		return false
+	}
+	switch value := v.(type) {
+	case map[string]any:
+		if !f.checkObject(value) {
+			return false
+		}
+	case []any:
+		if !f.checkArray(value) {
+			return false
+		}
+	case string:
+		if !f.checkString(value) {
+			return false
+		}
+	}
+	return f.checkCombinations(v)
+}
+
+func (f *fastSchema) checkObject(obj map[string]any) bool {
+	if len(obj) < f.minProps || f.maxProps >= 0 && len(obj) > f.maxProps {
+		return false
+	}
+	for _, name := range f.required {
+		if _, present := obj[name]; !present {
+			return false
+		}
+	}
+	for name, value := range obj {
+		schema, named := f.properties[name]
+		if !named {
+			schema = f.additional
+		}
+		if schema != nil && !schema.accepts(value) {
+			return false
+		}
+	}
+	return true
+}
+
+func (f *fastSchema) checkArray(arr []any) bool {
+	if len(arr) < f.minItems || f.maxItems >= 0 && len(arr) > f.maxItems {
+		return false
+	}
+	if f.items != nil {
+		for _, item := range arr {
+			if !f.items.accepts(item) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (f *fastSchema) checkString(s string) bool {
+	if f.minLength > 0 || f.maxLength >= 0 {
+		// Lengths count code points, as the schema specification says.
+		n := utf8.RuneCountInString(s)
+		if n < f.minLength || f.maxLength >= 0 && n > f.maxLength {
+			return false
+		}
+	}
+	return f.pattern == nil || f.pattern.MatchString(s)
+}
+
+func (f *fastSchema) checkCombinations(v any) bool {
+	for _, s := range f.allOf {
+		if !s.accepts(v) {
+			return false
+		}
+	}
+	if f.anyOf != nil && !slices.ContainsFunc(f.anyOf, func(s *fastSchema) bool { return s.accepts(v) }) {
+		return false
+	}
+	if f.oneOf != nil {
+		matched := 0
+		for _, s := range f.oneOf {
+			if s.accepts(v) {
+				matched++
+			}
+		}
+		if matched != 1 {
+			return false
+		}
+	}
+	if f.not != nil && f.not.accepts(v) {
+		return false
+	}
+	if f.ifSchema != nil {
+		branch := f.elseSchema
+		if f.ifSchema.accepts(v) {
+			branch = f.thenSchema
+		}
+		if branch != nil && !branch.accepts(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// loopsInPlace reports whether some path of in-place keywords ($ref, the
+// combinations, the conditionals) leads from a node back to itself:
+// checking a body against it would never end. Properties and items descend
+// into the body, whose depth the strict parser bounds, so a loop through
+// them ends; each one starts a fresh search.
+func (f *fastSchema) loopsInPlace() bool {
+	const visiting, done = 1, 2
+	state := make(map[*fastSchema]int)
+	pending := []*fastSchema{f}
+	var search func(n *fastSchema) bool
+	search = func(n *fastSchema) bool {
+		if n == nil || state[n] == done {
+			return false
+		}
+		if state[n] == visiting {
+			return true
+		}
+		state[n] = visiting
+		inPlace := append([]*fastSchema{n.ref, n.not, n.ifSchema, n.thenSchema, n.elseSchema}, n.allOf...)
+		for _, next := range append(append(inPlace, n.anyOf...), n.oneOf...) {
+			if search(next) {
+				return true
+			}
+		}
+		state[n] = done
+		pending = append(pending, n.additional, n.items)
+		for _, p := range n.properties {
+			pending = append(pending, p)
+		}
+		return false
+	}
+	for len(pending) > 0 {
+		n := pending[len(pending)-1]
+		pending = pending[:len(pending)-1]
+		if search(n) {
+			return true
+		}
+	}
+	return false
+}

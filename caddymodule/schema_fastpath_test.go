@@ -1,0 +1,243 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// agreeOn fails t unless the fast checker and jsonschema give the same
+// answer for body. Both directions matter: a fast acceptance jsonschema
+// would refuse lets a bad body through, and a fast refusal of a good body
+// costs the full validation on every request.
+func agreeOn(t *testing.T, s *bodySchema, body []byte) {
+	t.Helper()
+	value, err := parseStrictJSON(body)
+	if err != nil {
+		return
+	}
+	fast, full := s.fast.accepts(value), s.compiled.Validate(value) == nil
+	if fast != full {
+		t.Fatalf("fast checker says %v, jsonschema %v, for %s", fast, full, body)
+	}
+}
+
+func builtinSchema(t testing.TB) *bodySchema {
+	t.Helper()
+	s, err := loadBodySchema(defaultSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.fast == nil {
+		t.Fatal("the built-in schema has no fast checker: every valid body would pay for a full validation")
+	}
+	return s
+}
+
+// TestFastSchemaAgrees holds the fast checker to jsonschema's answers on
+// every body of the body table and on every single-value edit of the
+// sample body drawn from values chosen to sit on the schema's edges.
+func TestFastSchemaAgrees(t *testing.T) {
+	s := builtinSchema(t)
+	for _, tc := range bodyCases() {
+		agreeOn(t, s, []byte(tc.body))
+	}
+	bodies := singleEdits(validBody, edgeValues())
+	for _, country := range []string{"US", "CA", "GB", "ZZ"} {
+		for _, state := range []string{"OR", "ON", "PR", "XX", ""} {
+			bodies = append(bodies, bodyWith(all(set(residence, "Country", country), set(residence, "State", state))))
+		}
+	}
+	for _, body := range bodies {
+		agreeOn(t, s, []byte(body))
+	}
+	if len(bodies) < 500 {
+		t.Fatalf("only %d edited bodies were generated", len(bodies))
+	}
+}
+
+// FuzzFastSchemaAgrees looks for a body on which the fast checker and
+// jsonschema disagree.
+func FuzzFastSchemaAgrees(f *testing.F) {
+	for _, tc := range bodyCases() {
+		f.Add([]byte(tc.body))
+	}
+	s := builtinSchema(f)
+	f.Fuzz(func(t *testing.T, body []byte) { agreeOn(t, s, body) })
+}
+
+// edgeValues are replacement values on and around the limits the schema
+// sets, and of every JSON type.
+func edgeValues() []any {
+	values := []any{nil, true, false, json.Number("0"), json.Number("1.5"), map[string]any{}, []any{}, []any{"x"},
+		"US", "CA", "ON", "OR", "PR", "ZZ", "us", "Passport", "passport", "TaxID",
+		"2024-02-29", "2023-02-29", "2024-13-01", "2024-1-01", "20240229", "2024-02-29T00:00:00Z",
+		"é", "😀", "\u0000", "a\nb"}
+	for _, n := range []int{0, 1, 2, 9, 10, 11, 20, 21, 36, 37, 50, 51, 100, 101, 200, 201} {
+		values = append(values, strings.Repeat("a", n))
+	}
+	return values
+}
+
+// singleEdits returns, for every member and item of body at any depth, the
+// body with it removed and the body with it replaced by each of values, and
+// the body with an unknown member added to every object.
+func singleEdits(body string, values []any) []string {
+	var out []string
+	var visit func(path []any)
+	visit = func(path []any) {
+		var doc any
+		if err := json.Unmarshal([]byte(body), &doc); err != nil {
+			panic(err)
+		}
+		node := at(doc, path)
+		edit := func(change func(any)) {
+			var copyDoc any
+			if err := json.Unmarshal([]byte(body), &copyDoc); err != nil {
+				panic(err)
+			}
+			change(at(copyDoc, path))
+			out = append(out, encodeJSON(copyDoc))
+		}
+		switch n := node.(type) {
+		case map[string]any:
+			edit(func(m any) { m.(map[string]any)["Unexpected"] = "x" })
+			for _, name := range slices.Sorted(maps.Keys(n)) {
+				edit(func(m any) { delete(m.(map[string]any), name) })
+				for _, v := range values {
+					edit(func(m any) { m.(map[string]any)[name] = v })
+				}
+				visit(append(slices.Clone(path), name))
+			}
+		case []any:
+			for i := range n {
+				for _, v := range values {
+					edit(func(a any) { a.([]any)[i] = v })
+				}
+				visit(append(slices.Clone(path), i))
+			}
+		}
+	}
+	visit(nil)
+	return out
+}
+
+func at(doc any, path []any) any {
+	for _, step := range path {
+		switch s := step.(type) {
+		case string:
+			doc = doc.(map[string]any)[s]
+		case int:
+			doc = doc.([]any)[s]
+		}
+	}
+	return doc
+}
+
+func encodeJSON(v any) string {
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		panic(err)
+	}
+	return strings.TrimSpace(out.String())
+}
+
+// TestFastSchemaKeywords checks each keyword the fast checker implements
+// against jsonschema on small schemas, and that schemas it cannot check
+// exactly get no fast checker.
+func TestFastSchemaKeywords(t *testing.T) {
+	tests := []struct {
+		name      string
+		schema    string
+		instances []string
+	}{
+		{"type", `{"type":["string","null"]}`, []string{`"a"`, `null`, `1`, `true`, `{}`, `[]`}},
+		{"enum", `{"enum":["a",true,null]}`, []string{`"a"`, `true`, `false`, `null`, `"b"`, `{}`, `1`}},
+		{"const", `{"const":"US"}`, []string{`"US"`, `"us"`, `null`, `["US"]`}},
+		{"const null", `{"const":null}`, []string{`null`, `"null"`, `0`}},
+		{"string lengths", `{"minLength":2,"maxLength":3}`, []string{`"a"`, `"ab"`, `"abc"`, `"abcd"`, `"éé"`, `"😀😀😀"`, `"😀😀😀😀"`, `5`}},
+		{"pattern", `{"pattern":"^[0-9]+$"}`, []string{`"123"`, `"12a"`, `""`, `12`}},
+		{"format date", `{"format":"date"}`, []string{`"2024-02-29"`, `"2023-02-29"`, `"x"`, `7`}},
+		{"object", `{"required":["a"],"properties":{"a":{"type":"string"}},"additionalProperties":false,"minProperties":1,"maxProperties":2}`,
+			[]string{`{"a":"x"}`, `{"a":1}`, `{}`, `{"b":"x"}`, `{"a":"x","b":1}`, `"not an object"`}},
+		{"additional schema", `{"properties":{"a":true},"additionalProperties":{"type":"number"}}`, []string{`{"a":"x","b":1}`, `{"b":"x"}`, `{}`}},
+		{"array", `{"items":{"type":"string"},"minItems":1,"maxItems":2}`, []string{`[]`, `["a"]`, `["a",1]`, `["a","b","c"]`, `{}`}},
+		{"allOf", `{"allOf":[{"minLength":1},{"maxLength":2}]}`, []string{`""`, `"a"`, `"abc"`}},
+		{"anyOf", `{"anyOf":[{"type":"string"},{"type":"boolean"}]}`, []string{`"a"`, `true`, `null`}},
+		{"oneOf", `{"oneOf":[{"minLength":1},{"maxLength":2}]}`, []string{`""`, `"a"`, `"abc"`}},
+		{"not", `{"not":{"type":"string"}}`, []string{`"a"`, `1`}},
+		{"if then else", `{"if":{"const":"a"},"then":{"minLength":1},"else":{"maxLength":0}}`, []string{`"a"`, `""`, `"b"`, `1`}},
+		{"nested if", `{"properties":{"c":{}},"if":{"required":["c"],"properties":{"c":{"const":"US"}}},"then":{"required":["s"]}}`,
+			[]string{`{"c":"US"}`, `{"c":"US","s":1}`, `{"c":"CA"}`, `{}`}},
+		{"boolean false", `false`, []string{`1`, `null`}},
+		{"recursive ref", `{"$defs":{"n":{"type":"object","properties":{"next":{"$ref":"#/$defs/n"}},"additionalProperties":false}},"$ref":"#/$defs/n"}`,
+			[]string{`{}`, `{"next":{"next":{}}}`, `{"next":{"next":{"x":1}}}`, `{"next":1}`}},
+		{"draft-07 ref replaces siblings", `{"$schema":"http://json-schema.org/draft-07/schema#","definitions":{"s":{"type":"string"}},"$ref":"#/definitions/s","maxLength":1}`,
+			[]string{`"abc"`, `1`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			compiled := compileTestSchema(t, tc.schema)
+			fast, ok := compileFastSchema(compiled)
+			if !ok {
+				t.Fatal("no fast checker for a schema it should check")
+			}
+			for _, instance := range tc.instances {
+				v, err := jsonschema.UnmarshalJSON(strings.NewReader(instance))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got, want := fast.accepts(v), compiled.Validate(v) == nil; got != want {
+					t.Errorf("%s: fast checker says %v, jsonschema %v", instance, got, want)
+				}
+			}
+		})
+	}
+
+	unsupported := map[string]string{
+		"integer":               `{"type":"integer"}`,
+		"number bounds":         `{"minimum":1}`,
+		"numeric enum":          `{"enum":[1,"a"]}`,
+		"numeric const":         `{"const":1.0}`,
+		"patternProperties":     `{"patternProperties":{"^a":{"type":"string"}}}`,
+		"unevaluatedProperties": `{"unevaluatedProperties":false}`,
+		"prefixItems":           `{"prefixItems":[{"type":"string"}]}`,
+		"uniqueItems":           `{"uniqueItems":true}`,
+		"dependentRequired":     `{"dependentRequired":{"a":["b"]}}`,
+		"nested unsupported":    `{"properties":{"a":{"properties":{"b":{"contains":{"type":"string"}}}}}}`,
+		"in-place ref loop":     `{"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"allOf":[{"$ref":"#/$defs/a"}]}},"$ref":"#/$defs/a"}`,
+	}
+	for name, schema := range unsupported {
+		if _, ok := compileFastSchema(compileTestSchema(t, schema)); ok {
+			t.Errorf("%s: a fast checker was built for a schema it cannot check exactly", name)
+		}
+	}
+}
+
+func compileTestSchema(t *testing.T, schema string) *jsonschema.Schema {
+	t.Helper()
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(schema))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat()
+	url := fmt.Sprintf("mem:///%s.json", strings.ReplaceAll(t.Name(), "/", "_"))
+	if err := c.AddResource(url, doc); err != nil {
+		t.Fatal(err)
+	}
+	compiled, err := c.Compile(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return compiled
+}
