@@ -11,14 +11,12 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"io"
-	"math"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,40 +25,39 @@ import (
 )
 
 // Every benchmark here that costs a request reports its time as a multiple
-// of one bare ECDSA verification of the same curve measured in the same run
-// ("verifications/op"), because absolute times on a shared machine are
-// noise and the verification is the floor the gateway cannot go below.
+// of one bare ECDSA verification of the same curve ("verifications/op"),
+// because absolute times on a shared machine are noise and the
+// verification is the floor the gateway cannot go below.
 
-var verifyCost sync.Map // alg -> ns per bare verification
-
-// bareVerifyNs measures one stdlib ECDSA verification of a JWS signing input
-// for alg, once per run, taking the fastest of several rounds so that a
-// noisy neighbour inflates the baseline as little as possible. (Nested
-// testing.Benchmark calls would deadlock inside a benchmark.)
-func bareVerifyNs(alg string) float64 {
-	if v, ok := verifyCost.Load(alg); ok {
-		return v.(float64)
-	}
-	verify := bareVerifier(nil, alg)
-	best := time.Duration(math.MaxInt64)
-	for range 5 {
-		start := time.Now()
-		for range 200 {
+// measureInVerifications runs op b.N times and reports its cost in bare
+// verifications of alg. The verifications run between the operations,
+// outside the timer, whenever they have had less time than op, so that both
+// are measured under the same noise and for about as long.
+func measureInVerifications(b *testing.B, alg string, op func()) {
+	verify := bareVerifier(b, alg)
+	var verifying time.Duration
+	verified := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		op()
+		if b.Elapsed() > verifying {
+			b.StopTimer()
+			start := time.Now()
 			verify()
+			verifying += time.Since(start)
+			verified++
+			b.StartTimer()
 		}
-		best = min(best, time.Since(start))
 	}
-	ns := float64(best.Nanoseconds()) / 200
-	verifyCost.Store(alg, ns)
-	return ns
+	perOp := float64(b.Elapsed()) / float64(b.N)
+	perVerification := float64(verifying) / float64(verified)
+	b.ReportMetric(perOp/perVerification, "verifications/op")
 }
 
 // bareVerifier returns a function that verifies one ES256 or ES384 JWS
 // signature with crypto/ecdsa alone: the cost floor of any gateway.
 func bareVerifier(tb testing.TB, alg string) func() {
-	if tb == nil {
-		tb = &testing.B{}
-	}
 	k := newTestKey(tb, "k", alg)
 	tok := k.sign(tb, validClaims(validBody), false)
 	i := strings.LastIndexByte(tok, '.')
@@ -143,15 +140,11 @@ func (bg *benchGateway) serve(b *testing.B, path, token, body string) int {
 
 // run benchmarks one request shape and reports its cost in verifications.
 func (bg *benchGateway) run(b *testing.B, alg, path, token, body string, wantStatus int) {
-	b.ReportAllocs()
-	verify := bareVerifyNs(alg)
-	b.ResetTimer()
-	for b.Loop() {
+	measureInVerifications(b, alg, func() {
 		if got := bg.serve(b, path, token, body); got != wantStatus {
 			b.Fatalf("status %d, want %d", got, wantStatus)
 		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/verify, "verifications/op")
+	})
 }
 
 // BenchmarkHarness is the cost of the in-process harness alone (request,
@@ -159,16 +152,13 @@ func (bg *benchGateway) run(b *testing.B, alg, path, token, body string, wantSta
 // from the others to see the gateway's own cost.
 func BenchmarkHarness(b *testing.B) {
 	bg := newBenchGateway(b, newTestKey(b, "k384", "ES384"))
-	b.ReportAllocs()
-	verify := bareVerifyNs("ES384")
-	for b.Loop() {
+	measureInVerifications(b, "ES384", func() {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodPost, testPath, strings.NewReader(validBody))
 		req.Header.Set("Content-Type", "application/json")
 		req = caddyhttp.PrepareRequest(req, caddy.NewReplacer(), rec, &caddyhttp.Server{})
 		_ = bg.next.ServeHTTP(rec, req)
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/verify, "verifications/op")
+	})
 }
 
 // BenchmarkGateway measures the whole handler path for accepted requests
@@ -268,10 +258,7 @@ func BenchmarkValidation(b *testing.B) {
 	schema, err := loadBodySchema(defaultSchema)
 	must(b, err)
 	body := []byte(validBody)
-	verify := bareVerifyNs("ES384")
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
+	measureInVerifications(b, "ES384", func() {
 		v, err := parseStrictJSON(body)
 		if err != nil {
 			b.Fatal(err)
@@ -279,8 +266,7 @@ func BenchmarkValidation(b *testing.B) {
 		if rej := schema.validate(v); rej != nil {
 			b.Fatal(rej)
 		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/verify, "verifications/op")
+	})
 }
 
 // BenchmarkReplayStore is the added cost per request of marking a signature
@@ -302,20 +288,16 @@ func BenchmarkReplayStore(b *testing.B) {
 	for _, name := range []string{"memory", "redis"} {
 		b.Run(name, func(b *testing.B) {
 			store := stores[name](b)
-			verify := bareVerifyNs("ES384")
 			ctx := context.Background()
 			expires := time.Now().Add(time.Minute)
 			var n uint64
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
+			measureInVerifications(b, "ES384", func() {
 				n++
 				key := sha256.Sum256(binary.BigEndian.AppendUint64(nil, n))
 				if fresh, err := store.markUsed(ctx, key, expires); err != nil || !fresh {
 					b.Fatal(fresh, err)
 				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/verify, "verifications/op")
+			})
 		})
 	}
 }
