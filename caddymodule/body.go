@@ -32,12 +32,12 @@ func checkMediaType(r *http.Request) *rejection {
 
 // readBody reads the whole body, bounded in size and in time, so that an
 // accepted request can be forwarded with exactly the bytes that were hashed.
-func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *rejection) {
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) (*bodyBuffer, *rejection) {
 	if r.ContentLength > g.MaxBodySize {
 		return nil, reject(reasonBodyTooLarge, "the body is %d bytes, over the %d-byte limit", r.ContentLength, g.MaxBodySize)
 	}
 	if r.Body == nil || r.Body == http.NoBody {
-		return []byte{}, nil
+		return newBodyBuffer(0), nil
 	}
 	timedOut := g.bodyDeadline(w, r)
 	defer timedOut.stop()
@@ -46,17 +46,22 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *rej
 	if r.ContentLength >= 0 {
 		size = r.ContentLength + 1 // +1 so the final read sees EOF without growing
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	_, err := buf.ReadFrom(io.LimitReader(r.Body, g.MaxBodySize+1))
+	body := newBodyBuffer(int(size))
+	_, err := body.buf.ReadFrom(io.LimitReader(r.Body, g.MaxBodySize+1))
+	var rej *rejection
 	switch {
 	case err != nil && (timedOut.fired() || isTimeout(err)):
-		return nil, reject(reasonBodyTimeout, "the body was not complete within %s", time.Duration(g.BodyReadTimeout))
+		rej = reject(reasonBodyTimeout, "the body was not complete within %s", time.Duration(g.BodyReadTimeout))
 	case err != nil:
-		return nil, reject(reasonBodyUnreadable, "the body could not be read")
-	case int64(buf.Len()) > g.MaxBodySize:
-		return nil, reject(reasonBodyTooLarge, "the body is over the %d-byte limit", g.MaxBodySize)
+		rej = reject(reasonBodyUnreadable, "the body could not be read")
+	case int64(body.buf.Len()) > g.MaxBodySize:
+		rej = reject(reasonBodyTooLarge, "the body is over the %d-byte limit", g.MaxBodySize)
 	}
-	return buf.Bytes(), nil
+	if rej != nil {
+		body.release()
+		return nil, rej
+	}
+	return body, nil
 }
 
 func isTimeout(err error) bool {

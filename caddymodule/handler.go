@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -35,13 +34,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		g.refuse(w, r, rej, tok)
 		return nil
 	}
+	defer body.release()
 	return g.forward(uw, r, next, body, key)
 }
 
 // judge runs the verdict table of SPEC section 3 in order. It returns the
 // token whenever one was parsed, so that refusals can be logged with its kid
 // and alg.
-func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *verificationKey, []byte, *rejection) {
+func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *verificationKey, *bodyBuffer, *rejection) {
 	path, rawQuery := clientTarget(r)
 	if rej := checkPath(path); rej != nil {
 		return nil, nil, nil, rej
@@ -67,34 +67,42 @@ func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *verifi
 	if rej != nil {
 		return tok, key, nil, rej
 	}
-	if rej := checkBodyHash(&tok.claims, body); rej != nil {
-		return tok, key, nil, rej
-	}
-	if len(body) == 0 {
-		return tok, key, nil, reject(reasonBodyNotJSON, "the request body is empty; it must be a JSON object")
-	}
-	value, err := parseStrictJSON(body)
-	if err != nil {
-		return tok, key, nil, reject(reasonBodyNotJSON, "the request body is not strict JSON: %s", err)
-	}
-	if rej := g.schema.validate(value); rej != nil {
-		return tok, key, nil, rej
-	}
-	if rej := g.checkReplay(r.Context(), tok); rej != nil {
+	if rej := g.checkBody(r, tok, body.bytes()); rej != nil {
+		body.release()
 		return tok, key, nil, rej
 	}
 	return tok, key, body, nil
 }
 
+// checkBody runs the verdict rows that need the body and, once everything
+// has passed, uses up the signature.
+func (g *Gateway) checkBody(r *http.Request, tok *token, body []byte) *rejection {
+	if rej := checkBodyHash(&tok.claims, body); rej != nil {
+		return rej
+	}
+	if len(body) == 0 {
+		return reject(reasonBodyNotJSON, "the request body is empty; it must be a JSON object")
+	}
+	value, err := parseStrictJSON(body)
+	if err != nil {
+		return reject(reasonBodyNotJSON, "the request body is not strict JSON: %s", err)
+	}
+	if rej := g.schema.validate(value); rej != nil {
+		return rej
+	}
+	return g.checkReplay(r.Context(), tok)
+}
+
 // forward hands the request on with the exact bytes that were hashed and
 // tells the upstream which key signed it. What comes back is streamed if it
 // succeeded; an error answer reaches the client only as an envelope.
-func (g *Gateway) forward(uw *upstreamWriter, r *http.Request, next caddyhttp.Handler, body []byte, key *verificationKey) error {
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	r.ContentLength = int64(len(body))
+func (g *Gateway) forward(uw *upstreamWriter, r *http.Request, next caddyhttp.Handler, body *bodyBuffer, key *verificationKey) error {
+	size := len(body.bytes())
+	r.Body = body.reader()
+	r.GetBody = func() (io.ReadCloser, error) { return body.reader(), nil }
+	r.ContentLength = int64(size)
 	r.TransferEncoding = nil
-	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	r.Header.Set("Content-Length", strconv.Itoa(size))
 	r.Header.Set(keyIDHeader, key.kid)
 	setPlaceholder(r, placeholderKid, key.kid)
 
