@@ -7,16 +7,32 @@
 # where one verification is crypto/ecdsa's, measured in the same run.
 #
 # Usage: bench/load.sh [seconds per run, default 10] [connections, default 8]
-# A bare proxy spends more CPU per request at a lower request rate (the Go
-# scheduler idles and wakes more per request), so the bare proxy is also
-# measured paced, with hey, at the rate the gateway reached: the like-for-like
-# baseline, printed next to the unpaced one.
+#                      [rounds, default 5]
+# This machine's speed drifts by 20% or more from one minute to the next, so
+# the bare proxy, the gateway and the verification are measured in rounds,
+# one after the other, each round gives its own ratios, and the median round
+# is the result.
+#
+# A bare proxy spends more CPU per request at a lower request rate, and the
+# gateway runs at the rate its verifications allow. So each round also
+# measures the floor (bench/floorcaddy): Caddy doing one bare verification
+# per request and then the same reverse_proxy, which runs at the gateway's
+# rate by construction, and prints gateway / floor, the gateway's own cost
+# measured like for like. The bare proxy is also measured paced, with hey,
+# at the gateway's rate, and with wrk on 2 and 1 connections.
+#
+# With PROFILE_DIR set, each server's CPU profile is also taken during every
+# run and saved there, and the CPU per request is split, from the profile,
+# into system calls, the Go scheduler, allocation and garbage collection.
 #
 # Needs Go; installs wrk and hey from Debian's packages if they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10}
 connections=${2:-8}
+rounds=${3:-5}
+profile_dir=${PROFILE_DIR:-}
+[ -z "$profile_dir" ] || mkdir -p "$profile_dir"
 
 if ! command -v wrk >/dev/null || ! command -v hey >/dev/null; then
 	echo "installing wrk and hey" >&2
@@ -32,15 +48,25 @@ cleanup() {
 trap cleanup EXIT
 
 go build -o "$work/caddy" ./cmd/caddy
+go build -o "$work/floorcaddy" ./bench/floorcaddy
+go test -c -o "$work/bench.test" ./caddymodule
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 upstream_port=$(free_port)
 proxy_port=$(free_port)
 gateway_port=$(free_port)
+floor384_port=$(free_port)
+floor256_port=$(free_port)
 
-# Each server is its own process, so that its CPU time is its own.
-start() { # name, Caddyfile body
-	printf '{\n\tadmin off\n\tpersist_config off\n\tauto_https off\n\tlog {\n\t\tlevel ERROR\n\t}\n}\n%s\n' "$2" >"$work/$1.Caddyfile"
-	HOME="$work" "$work/caddy" run --adapter caddyfile --config "$work/$1.Caddyfile" >"$work/$1.log" 2>&1 &
+# Each server is its own process, so that its CPU time is its own. Its admin
+# endpoint, which serves /debug/pprof, is on only when profiling.
+start() { # name, Caddyfile body[, binary]
+	local admin=off binary=${3:-$work/caddy}
+	if [ -n "$profile_dir" ]; then
+		admin=127.0.0.1:$(free_port)
+		eval "${1}_admin=$admin"
+	fi
+	printf '{\n\tadmin %s\n\tpersist_config off\n\tauto_https off\n\tlog {\n\t\tlevel ERROR\n\t}\n}\n%s\n' "$admin" "$2" >"$work/$1.Caddyfile"
+	HOME="$work" "$binary" run --adapter caddyfile --config "$work/$1.Caddyfile" >"$work/$1.log" 2>&1 &
 	pids+=($!)
 	eval "${1}_pid=$!"
 }
@@ -57,7 +83,22 @@ start gateway "http://127.0.0.1:$gateway_port {
 	}
 	reverse_proxy 127.0.0.1:$upstream_port
 }"
-for port in $upstream_port $proxy_port $gateway_port; do
+# The floor: one bare verification per request, then the same proxy; its
+# runs send the gateway runs' signed requests, which it passes on as they are
+# (bench/floorcaddy). Nothing can do the gateway's job for less.
+start floor "http://127.0.0.1:$floor384_port {
+	route {
+		verification_floor ES384
+		reverse_proxy 127.0.0.1:$upstream_port
+	}
+}
+http://127.0.0.1:$floor256_port {
+	route {
+		verification_floor ES256
+		reverse_proxy 127.0.0.1:$upstream_port
+	}
+}" "$work/floorcaddy"
+for port in $upstream_port $proxy_port $gateway_port $floor384_port $floor256_port; do
 	for _ in $(seq 50); do
 		(exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
 		sleep 0.2
@@ -86,21 +127,47 @@ lua "$("$work/caddy" checkout sign --key examples/keys/demo-es384.private.jwk.js
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 ticks_per_second=$(getconf CLK_TCK)
 
+# profile_start NAME SERVER: when profiling, fetch SERVER's CPU profile for
+# the coming run in the background.
+profile_start() {
+	[ -n "$profile_dir" ] || return 0
+	local admin
+	admin=$(eval echo "\$${2}_admin")
+	curl -sf -o "$profile_dir/$1.pprof" "http://$admin/debug/pprof/profile?seconds=$((duration - 1))" &
+	profile_pid=$!
+}
+
+# profile_parts NAME CPU_US: the µs per request the profile puts in system
+# calls, the Go scheduler (finding work, parking and waking threads),
+# allocation and background garbage collection.
+profile_parts() {
+	[ -n "$profile_dir" ] || return 0
+	wait "$profile_pid"
+	go tool pprof -top -cum "$profile_dir/$1.pprof" 2>/dev/null | awk -v cpu="$2" '
+		$6 == "internal/runtime/syscall/linux.Syscall6" { sys = $2 }
+		$6 == "runtime.schedule" || $6 == "runtime.wakep" { sched += $5 }
+		$6 == "runtime.mallocgc" { alloc = $5 }
+		$6 == "runtime.gcBgMarkWorker" { gc = $5 }
+		END { f = cpu / 100; printf "%6.1f %6.1f %6.1f %6.1f", sys * f, sched * f, alloc * f, gc * f }'
+}
+
 # report NAME CPU_TICKS REQUESTS RPS P50 P99 NON2XX: one row, and NAME_cpu
 # set to the server's CPU microseconds per request.
 report() {
 	local cpu_us
 	cpu_us=$(awk -v t="$2" -v hz="$ticks_per_second" -v n="$3" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
-	printf '%-16s %10s %9s %9s %14s %8s\n' "$1" "$4" "$5" "$6" "$cpu_us" "${7:-0}"
+	printf '%-16s %10s %9s %9s %14s %8s  %s\n' "$1" "$4" "$5" "$6" "$cpu_us" "${7:-0}" "$(profile_parts "$1" "$cpu_us")"
 	eval "${1//-/_}_cpu=$cpu_us"
 }
 
-# run NAME PID PORT LUA: one wrk run, the server's CPU time around it.
+# run NAME PID PORT LUA SERVER [CONNECTIONS]: one wrk run, the server's CPU
+# time around it.
 run() {
-	local name=$1 pid=$2 port=$3 script=$4 out="$work/$1.wrk" before
-	wrk -t1 -c"$connections" -d2s -s "$script" "http://127.0.0.1:$port/checkout/manage" >/dev/null # warm-up
+	local name=$1 pid=$2 port=$3 script=$4 out="$work/$1.wrk" c=${6:-$connections} before
+	wrk -t1 -c"$c" -d2s -s "$script" "http://127.0.0.1:$port/checkout/manage" >/dev/null # warm-up
+	profile_start "$name" "$5"
 	before=$(cpu_ticks "$pid")
-	wrk -t1 -c"$connections" -d"${duration}s" --latency -s "$script" "http://127.0.0.1:$port/checkout/manage" >"$out"
+	wrk -t1 -c"$c" -d"${duration}s" --latency -s "$script" "http://127.0.0.1:$port/checkout/manage" >"$out"
 	report "$name" $(($(cpu_ticks "$pid") - before)) \
 		"$(awk '/requests in/ {print $1}' "$out")" "$(awk '/Requests\/sec/ {print $2}' "$out")" \
 		"$(awk '$1 == "50%" {print $2}' "$out")" "$(awk '$1 == "99%" {print $2}' "$out")" \
@@ -111,6 +178,7 @@ run() {
 paced() {
 	local name=$1 pid=$2 port=$3 out="$work/$1.hey" before per_worker
 	per_worker=$(awk -v r="$4" -v c="$connections" 'BEGIN {printf "%.0f", r / c}')
+	profile_start "$name" proxy
 	before=$(cpu_ticks "$pid")
 	hey -z "${duration}s" -c "$connections" -q "$per_worker" -m POST -T application/json -D "$body" "http://127.0.0.1:$port/checkout/manage" >"$out"
 	report "$name" $(($(cpu_ticks "$pid") - before)) \
@@ -118,29 +186,62 @@ paced() {
 		"$(awk '$1 == "50%" {print $3 * 1000 "ms"}' "$out")" "$(awk '$1 == "99%" {print $3 * 1000 "ms"}' "$out")"
 }
 
-echo "one verification, crypto/ecdsa, same machine, same run:"
-go test -run '^$' -bench 'BareVerify' -benchtime 2000x ./caddymodule | tee "$work/verify.txt" | grep -a '^Benchmark'
-verify384=$(awk '/BareVerifyES384/ {printf "%.1f", $3 / 1000}' "$work/verify.txt")
-verify256=$(awk '/BareVerifyES256/ {printf "%.1f", $3 / 1000}' "$work/verify.txt")
-# The same, with every core verifying at once, as in a loaded server.
-pverify384=$(awk '/BareVerifyParallelES384/ {printf "%.1f", $5 / 1000}' "$work/verify.txt")
-pverify256=$(awk '/BareVerifyParallelES256/ {printf "%.1f", $5 / 1000}' "$work/verify.txt")
+# measure_verification: one bare crypto/ecdsa verification per curve, alone
+# and with every core verifying at once (as in a loaded server), added to
+# verify.txt; verification_us sets verify384, verify256, pverify384 and
+# pverify256 to the mean, in µs, of what verify.txt holds.
+measure_verification() {
+	"$work/bench.test" -test.run '^$' -test.bench 'BareVerify' -test.benchtime 2000x | grep -a '^Benchmark' >>"$work/verify.txt"
+}
+verification_us() {
+	us() { awk -v name="$1" -v col="$2" '$1 ~ name { sum += $col; n++ } END { printf "%.1f", sum / n / 1000 }' "$work/verify.txt"; }
+	verify384=$(us 'BareVerifyES384' 3) verify256=$(us 'BareVerifyES256' 3)
+	pverify384=$(us 'BareVerifyParallelES384' 5) pverify256=$(us 'BareVerifyParallelES256' 5)
+}
+
+header() {
+	printf '%-16s %10s %9s %9s %14s %8s  %s\n' target req/s p50 p99 "cpu µs/req" non-2xx "${profile_dir:+   sys  sched  alloc     gc (µs/req)}"
+}
+
+# ratio GATEWAY_CPU PROXY_CPU VERIFICATION: gateway / (proxy + verification).
+ratio() { awk -v g="$1" -v p="$2" -v v="$3" 'BEGIN { printf "%.3f", g / (p + v) }'; }
+
+for round in $(seq "$rounds"); do
+	echo "== round $round of $rounds"
+	rm -f "$work/verify.txt"
+	header
+	measure_verification # before and after the runs: the mean is the baseline
+	run bare-proxy "$proxy_pid" "$proxy_port" "$work/plain.lua" proxy
+	run floor-ES384 "$floor_pid" "$floor384_port" "$work/es384.lua" floor
+	run gateway-ES384 "$gateway_pid" "$gateway_port" "$work/es384.lua" gateway
+	run floor-ES256 "$floor_pid" "$floor256_port" "$work/es256.lua" floor
+	run gateway-ES256 "$gateway_pid" "$gateway_port" "$work/es256.lua" gateway
+	measure_verification
+	verification_us
+	echo "one verification: ES384 $verify384 µs, ES256 $verify256 µs alone; $pverify384 and $pverify256 µs with every core verifying"
+	r384=$(ratio "$gateway_ES384_cpu" "$bare_proxy_cpu" "$verify384")
+	r256=$(ratio "$gateway_ES256_cpu" "$bare_proxy_cpu" "$verify256")
+	f384=$(ratio "$gateway_ES384_cpu" "$floor_ES384_cpu" 0)
+	f256=$(ratio "$gateway_ES256_cpu" "$floor_ES256_cpu" 0)
+	echo "gateway / (bare proxy + verification): ES384 $r384 (goal <= 1.08), ES256 $r256 (goal <= 1.25)"
+	echo "gateway / floor:                       ES384 $f384, ES256 $f256"
+	echo "$r384 $r256 $f384 $f256" >>"$work/ratios"
+	echo
+done
+median() { # column of the ratios file
+	cut -d' ' -f"$1" "$work/ratios" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+echo "median of $rounds rounds:"
+echo "gateway / (bare proxy + verification): ES384 $(median 1) (goal <= 1.08), ES256 $(median 2) (goal <= 1.25)"
+echo "gateway / floor:                       ES384 $(median 3), ES256 $(median 4)"
 echo
-printf '%-16s %10s %9s %9s %14s %8s\n' target req/s p50 p99 "cpu µs/req" non-2xx
-run upstream "$upstream_pid" "$upstream_port" "$work/plain.lua"
-run bare-proxy "$proxy_pid" "$proxy_port" "$work/plain.lua"
-run gateway-ES384 "$gateway_pid" "$gateway_port" "$work/es384.lua"
-run gateway-ES256 "$gateway_pid" "$gateway_port" "$work/es256.lua"
-run gateway-refused "$gateway_pid" "$gateway_port" "$work/refused.lua"
+
+echo "== the same proxy at the gateway's rates, and the rest"
+header
+run upstream "$upstream_pid" "$upstream_port" "$work/plain.lua" upstream
+run gateway-refused "$gateway_pid" "$gateway_port" "$work/refused.lua" gateway
 paced proxy-at-ES384 "$proxy_pid" "$proxy_port" "$(awk '/Requests\/sec/ {print $2}' "$work/gateway-ES384.wrk")"
 paced proxy-at-ES256 "$proxy_pid" "$proxy_port" "$(awk '/Requests\/sec/ {print $2}' "$work/gateway-ES256.wrk")"
-echo
-ratio() { # alg, gateway cpu, verification, parallel verification, paced proxy cpu, goal
-	awk -v a="$1" -v g="$2" -v p="$bare_proxy_cpu" -v v="$3" -v pv="$4" -v pp="$5" -v goal="$6" 'BEGIN {
-		printf "%s: gateway %.1f µs / (bare proxy %.1f + verification %.1f) = %.3f  (goal <= %s)\n", a, g, p, v, g / (p + v), goal
-		printf "%s:   bare proxy paced to the gateway'"'"'s rate (%.1f µs): %.3f\n", a, pp, g / (pp + v)
-		printf "%s:   and the verification measured on all cores at once (%.1f µs): %.3f\n", a, pv, g / (pp + pv)
-	}'
-}
-ratio ES384 "$gateway_ES384_cpu" "$verify384" "$pverify384" "$proxy_at_ES384_cpu" 1.08
-ratio ES256 "$gateway_ES256_cpu" "$verify256" "$pverify256" "$proxy_at_ES256_cpu" 1.25
+run bare-proxy-c2 "$proxy_pid" "$proxy_port" "$work/plain.lua" proxy 2
+run bare-proxy-c1 "$proxy_pid" "$proxy_port" "$work/plain.lua" proxy 1
+echo "last round, with the bare proxy paced to the gateway's rate instead: ES384 $(ratio "$gateway_ES384_cpu" "$proxy_at_ES384_cpu" "$verify384"), ES256 $(ratio "$gateway_ES256_cpu" "$proxy_at_ES256_cpu" "$verify256")"
