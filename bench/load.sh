@@ -18,7 +18,8 @@
 # measures the floor (bench/floorcaddy): Caddy doing one bare verification
 # per request and then the same reverse_proxy, which runs at the gateway's
 # rate by construction, and prints gateway / floor, the gateway's own cost
-# measured like for like. The bare proxy is also measured paced, with hey,
+# measured like for like: once with the two run one after the other, and
+# once with both driven at the same time, which cancels the machine's drift. The bare proxy is also measured paced, with hey,
 # at the gateway's rate, and with wrk on 2 and 1 connections.
 #
 # With PROFILE_DIR set, each server's CPU profile is also taken during every
@@ -118,8 +119,11 @@ wrk.headers["Api-Signature"] = "$1"
 EOF
 }
 lua "" >"$work/plain.lua"
-lua "$(token examples/keys/demo-es384.private.jwk.json "$gateway_port")" >"$work/es384.lua"
-lua "$(token examples/keys/demo-es256.private.jwk.json "$gateway_port")" >"$work/es256.lua"
+# Tokens live 5 minutes, so they are signed again before every round.
+sign_requests() {
+	lua "$(token examples/keys/demo-es384.private.jwk.json "$gateway_port")" >"$work/es384.lua"
+	lua "$(token examples/keys/demo-es256.private.jwk.json "$gateway_port")" >"$work/es256.lua"
+}
 # Signed for another path: refused before any verification, so this run
 # shows what the gateway costs besides the signature check and the proxy.
 lua "$("$work/caddy" checkout sign --key examples/keys/demo-es384.private.jwk.json --url "http://127.0.0.1:$gateway_port/v1/checkout/manage" --body "$body")" >"$work/refused.lua"
@@ -141,7 +145,7 @@ profile_start() {
 # calls, the Go scheduler (finding work, parking and waking threads),
 # allocation and background garbage collection.
 profile_parts() {
-	[ -n "$profile_dir" ] || return 0
+	[ -n "${profile_pid:-}" ] || return 0 # not profiling, or not this run
 	wait "$profile_pid"
 	go tool pprof -top -cum "$profile_dir/$1.pprof" 2>/dev/null | awk -v cpu="$2" '
 		$6 == "internal/runtime/syscall/linux.Syscall6" { sys = $2 }
@@ -156,22 +160,49 @@ profile_parts() {
 report() {
 	local cpu_us
 	cpu_us=$(awk -v t="$2" -v hz="$ticks_per_second" -v n="$3" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
-	printf '%-16s %10s %9s %9s %14s %8s  %s\n' "$1" "$4" "$5" "$6" "$cpu_us" "${7:-0}" "$(profile_parts "$1" "$cpu_us")"
+	printf '%-22s %10s %9s %9s %14s %8s  %s\n' "$1" "$4" "$5" "$6" "$cpu_us" "${7:-0}" "$(profile_parts "$1" "$cpu_us")"
+	profile_pid=
 	eval "${1//-/_}_cpu=$cpu_us"
 }
 
 # run NAME PID PORT LUA SERVER [CONNECTIONS]: one wrk run, the server's CPU
 # time around it.
 run() {
-	local name=$1 pid=$2 port=$3 script=$4 out="$work/$1.wrk" c=${6:-$connections} before
+	local name=$1 pid=$2 port=$3 script=$4 c=${6:-$connections} before
 	wrk -t1 -c"$c" -d2s -s "$script" "http://127.0.0.1:$port/checkout/manage" >/dev/null # warm-up
 	profile_start "$name" "$5"
 	before=$(cpu_ticks "$pid")
-	wrk -t1 -c"$c" -d"${duration}s" --latency -s "$script" "http://127.0.0.1:$port/checkout/manage" >"$out"
-	report "$name" $(($(cpu_ticks "$pid") - before)) \
+	wrk -t1 -c"$c" -d"${duration}s" --latency -s "$script" "http://127.0.0.1:$port/checkout/manage" >"$work/$name.wrk"
+	report_wrk "$name" $(($(cpu_ticks "$pid") - before))
+}
+
+# report_wrk NAME CPU_TICKS: report a run from its wrk output.
+report_wrk() {
+	local out="$work/$1.wrk" non2xx
+	non2xx=$(awk '/Non-2xx/ {print $5}' "$out")
+	if [ -n "$non2xx" ] && [[ $1 != *refused* ]]; then
+		echo "$1: $non2xx answers were not 2xx, so its figures would not be the accepted path's" >&2
+		exit 1
+	fi
+	report "$1" "$2" \
 		"$(awk '/requests in/ {print $1}' "$out")" "$(awk '/Requests\/sec/ {print $2}' "$out")" \
 		"$(awk '$1 == "50%" {print $2}' "$out")" "$(awk '$1 == "99%" {print $2}' "$out")" \
 		"$(awk '/Non-2xx/ {print $5}' "$out")"
+}
+
+# paired ALG LUA FLOOR_PORT: the gateway and the floor driven at the same
+# time, half the connections each, so that whatever the machine does
+# meanwhile weighs on both alike; the ratio of their CPU per request is the
+# steadiest measure of what the gateway adds.
+paired() {
+	local g="gateway-$1-paired" f="floor-$1-paired" c=$(((connections + 1) / 2)) g0 f0 wrk_pid
+	g0=$(cpu_ticks "$gateway_pid") f0=$(cpu_ticks "$floor_pid")
+	wrk -t1 -c"$c" -d"${duration}s" --latency -s "$2" "http://127.0.0.1:$gateway_port/checkout/manage" >"$work/$g.wrk" &
+	wrk_pid=$!
+	wrk -t1 -c"$c" -d"${duration}s" --latency -s "$2" "http://127.0.0.1:$3/checkout/manage" >"$work/$f.wrk"
+	wait "$wrk_pid"
+	report_wrk "$g" $(($(cpu_ticks "$gateway_pid") - g0))
+	report_wrk "$f" $(($(cpu_ticks "$floor_pid") - f0))
 }
 
 # paced NAME PID PORT RATE: the bare proxy held to RATE req/s with hey.
@@ -200,7 +231,7 @@ verification_us() {
 }
 
 header() {
-	printf '%-16s %10s %9s %9s %14s %8s  %s\n' target req/s p50 p99 "cpu µs/req" non-2xx "${profile_dir:+   sys  sched  alloc     gc (µs/req)}"
+	printf '%-22s %10s %9s %9s %14s %8s  %s\n' target req/s p50 p99 "cpu µs/req" non-2xx "${profile_dir:+   sys  sched  alloc     gc (µs/req)}"
 }
 
 # ratio GATEWAY_CPU PROXY_CPU VERIFICATION: gateway / (proxy + verification).
@@ -208,6 +239,7 @@ ratio() { awk -v g="$1" -v p="$2" -v v="$3" 'BEGIN { printf "%.3f", g / (p + v) 
 
 for round in $(seq "$rounds"); do
 	echo "== round $round of $rounds"
+	sign_requests
 	rm -f "$work/verify.txt"
 	header
 	measure_verification # before and after the runs: the mean is the baseline
@@ -216,6 +248,8 @@ for round in $(seq "$rounds"); do
 	run gateway-ES384 "$gateway_pid" "$gateway_port" "$work/es384.lua" gateway
 	run floor-ES256 "$floor_pid" "$floor256_port" "$work/es256.lua" floor
 	run gateway-ES256 "$gateway_pid" "$gateway_port" "$work/es256.lua" gateway
+	paired ES384 "$work/es384.lua" "$floor384_port"
+	paired ES256 "$work/es256.lua" "$floor256_port"
 	measure_verification
 	verification_us
 	echo "one verification: ES384 $verify384 µs, ES256 $verify256 µs alone; $pverify384 and $pverify256 µs with every core verifying"
@@ -223,9 +257,15 @@ for round in $(seq "$rounds"); do
 	r256=$(ratio "$gateway_ES256_cpu" "$bare_proxy_cpu" "$verify256")
 	f384=$(ratio "$gateway_ES384_cpu" "$floor_ES384_cpu" 0)
 	f256=$(ratio "$gateway_ES256_cpu" "$floor_ES256_cpu" 0)
+	p384=$(ratio "$gateway_ES384_paired_cpu" "$floor_ES384_paired_cpu" 0)
+	p256=$(ratio "$gateway_ES256_paired_cpu" "$floor_ES256_paired_cpu" 0)
+	b384=$(ratio "$floor_ES384_cpu" "$bare_proxy_cpu" "$verify384")
+	b256=$(ratio "$floor_ES256_cpu" "$bare_proxy_cpu" "$verify256")
 	echo "gateway / (bare proxy + verification): ES384 $r384 (goal <= 1.08), ES256 $r256 (goal <= 1.25)"
-	echo "gateway / floor:                       ES384 $f384, ES256 $f256"
-	echo "$r384 $r256 $f384 $f256" >>"$work/ratios"
+	echo "gateway / floor, one after the other:  ES384 $f384, ES256 $f256"
+	echo "gateway / floor, at the same time:     ES384 $p384, ES256 $p256"
+	echo "floor / (bare proxy + verification):   ES384 $b384, ES256 $b256"
+	echo "$r384 $r256 $f384 $f256 $p384 $p256 $b384 $b256" >>"$work/ratios"
 	echo
 done
 median() { # column of the ratios file
@@ -233,10 +273,13 @@ median() { # column of the ratios file
 }
 echo "median of $rounds rounds:"
 echo "gateway / (bare proxy + verification): ES384 $(median 1) (goal <= 1.08), ES256 $(median 2) (goal <= 1.25)"
-echo "gateway / floor:                       ES384 $(median 3), ES256 $(median 4)"
+echo "gateway / floor, one after the other:  ES384 $(median 3), ES256 $(median 4)"
+echo "gateway / floor, at the same time:     ES384 $(median 5), ES256 $(median 6)"
+echo "floor / (bare proxy + verification):   ES384 $(median 7), ES256 $(median 8)"
 echo
 
 echo "== the same proxy at the gateway's rates, and the rest"
+sign_requests
 header
 run upstream "$upstream_pid" "$upstream_port" "$work/plain.lua" upstream
 run gateway-refused "$gateway_pid" "$gateway_port" "$work/refused.lua" gateway
