@@ -259,7 +259,7 @@ func FuzzBodyErrors(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		value, err := parseStrictJSON(data)
+		value, err := parseStrictJSON(data, schema.names)
 		if err != nil {
 			return
 		}

@@ -83,7 +83,7 @@ func (g *Gateway) checkBody(r *http.Request, tok *token, body []byte) *rejection
 	if len(body) == 0 {
 		return reject(reasonBodyNotJSON, "the request body is empty; it must be a JSON object")
 	}
-	value, err := parseStrictJSON(body)
+	value, err := parseStrictJSON(body, g.schema.names)
 	if err != nil {
 		return reject(reasonBodyNotJSON, "the request body is not strict JSON: %s", err)
 	}

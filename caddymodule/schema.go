@@ -19,6 +19,7 @@ type bodySchema struct {
 	title    string
 	compiled *jsonschema.Schema
 	fast     *fastSchema // nil when the schema uses keywords it lacks
+	names    memberNames // every property name the schema declares
 	doc      any
 }
 
@@ -65,7 +66,7 @@ func loadBodySchema(nameOrPath string) (*bodySchema, error) {
 		return nil, fmt.Errorf("compiling %s: %w", nameOrPath, err)
 	}
 	title, _ := doc.(map[string]any)["title"].(string)
-	bs := &bodySchema{title: title, compiled: compiled, doc: doc}
+	bs := &bodySchema{title: title, compiled: compiled, names: declaredProperties(doc), doc: doc}
 	if fast, ok := compileFastSchema(compiled); ok {
 		bs.fast = fast
 	}
@@ -120,6 +121,32 @@ func indexLargeEnums(c *jsonschema.Compiler, doc any) any {
 		return v
 	}
 	return walk(doc)
+}
+
+// declaredProperties collects the names of every "properties" keyword in
+// the schema document: the member names a valid body is made of.
+func declaredProperties(doc any) memberNames {
+	var names []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch n := v.(type) {
+		case []any:
+			for _, item := range n {
+				walk(item)
+			}
+		case map[string]any:
+			if props, ok := n["properties"].(map[string]any); ok {
+				for name := range props {
+					names = append(names, name)
+				}
+			}
+			for _, item := range n {
+				walk(item)
+			}
+		}
+	}
+	walk(doc)
+	return newMemberNames(names...)
 }
 
 func stringSet(v any) (map[string]bool, bool) {

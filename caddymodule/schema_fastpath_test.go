@@ -18,7 +18,7 @@ import (
 // costs the full validation on every request.
 func agreeOn(t *testing.T, s *bodySchema, body []byte) {
 	t.Helper()
-	value, err := parseStrictJSON(body)
+	value, err := parseStrictJSON(body, s.names)
 	if err != nil {
 		return
 	}

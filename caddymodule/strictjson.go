@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,9 +43,11 @@ func jsonRule(err error) string {
 // parseStrictJSON decodes one JSON object in a single pass and refuses what
 // encoding/json tolerates: duplicate members, invalid UTF-8, lone surrogate
 // escapes, a byte-order mark, trailing content and deep nesting. Numbers
-// stay json.Number so that nothing is lost.
-func parseStrictJSON(data []byte) (map[string]any, error) {
-	p := strictParser{data: data}
+// stay json.Number so that nothing is lost. names, which may be nil, holds
+// the member names the caller expects: a member named like one of them
+// shares that string instead of allocating its own.
+func parseStrictJSON(data []byte, names memberNames) (map[string]any, error) {
+	p := strictParser{data: data, names: names}
 	if len(data) >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF {
 		return nil, p.fail("byte-order mark before the JSON value")
 	}
@@ -67,9 +70,25 @@ func parseStrictJSON(data []byte) (map[string]any, error) {
 }
 
 type strictParser struct {
-	data []byte
-	pos  int
-	path []string
+	data  []byte
+	pos   int
+	path  []string
+	names memberNames
+}
+
+// memberNames is a set of expected member names, each mapped to itself.
+// It leaves out any name that JSON would have to escape, so that raw bytes
+// equal to a name always decode to that name.
+type memberNames map[string]string
+
+func newMemberNames(names ...string) memberNames {
+	m := make(memberNames, len(names))
+	for _, name := range names {
+		if utf8.ValidString(name) && !strings.ContainsFunc(name, func(r rune) bool { return r == '"' || r == '\\' || r < 0x20 }) {
+			m[name] = name
+		}
+	}
+	return m
 }
 
 func (p *strictParser) fail(rule string) *jsonError {
@@ -137,7 +156,7 @@ func (p *strictParser) object(depth int) (any, error) {
 			return nil, p.fail("expected a member name")
 		}
 		nameAt := p.pos
-		name, err := p.string()
+		name, err := p.memberName()
 		if err != nil {
 			return nil, err
 		}
@@ -207,6 +226,21 @@ func (p *strictParser) array(depth int) (any, error) {
 			return nil, p.fail("expected ',' or ']' in an array")
 		}
 	}
+}
+
+// memberName decodes a member name like string, but returns the shared
+// copy of an expected name. Expected names hold no escapes, quotes or
+// control characters, so bytes up to the next quote that equal one are
+// exactly that name, as string would have decoded it.
+func (p *strictParser) memberName() (string, error) {
+	raw := p.data[p.pos+1:]
+	if end := bytes.IndexByte(raw, '"'); end >= 0 {
+		if name, expected := p.names[string(raw[:end])]; expected {
+			p.pos += end + 2
+			return name, nil
+		}
+	}
+	return p.string()
 }
 
 // string decodes a string token. The common case, plain ASCII or valid UTF-8

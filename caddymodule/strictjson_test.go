@@ -53,10 +53,15 @@ func TestParseStrictJSON(t *testing.T) {
 		{"missing colon", `{"a" 1}`, "expected ':'"},
 		{"bad literal", `{"a":tru}`, "invalid literal"},
 		{"truncated", `{"a":[1,2`, "unexpected end"},
+		{"escape that spells an expected name's bytes", `{"a\b":1}`, ""},
+		{"escaped quote after an expected name's bytes", `{"a\"b":1}`, ""},
+		{"expected non-ASCII name", `{"é":1}`, ""},
+		{"duplicate expected name", `{"a":1,"a":2}`, "duplicate member"},
+		{"expected name and its escaped spelling", `{"a":1,"\u0061":2}`, "duplicate member"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			v, err := parseStrictJSON([]byte(tc.in))
+			v, err := parseStrictJSON([]byte(tc.in), testMemberNames)
 			if tc.rule == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
@@ -75,7 +80,7 @@ func TestParseStrictJSON(t *testing.T) {
 }
 
 func TestStrictJSONErrorsNameThePlace(t *testing.T) {
-	_, err := parseStrictJSON([]byte(`{"Customer":{"Identities":[{"IDType":"a","IDType":"b"}]}}`))
+	_, err := parseStrictJSON([]byte(`{"Customer":{"Identities":[{"IDType":"a","IDType":"b"}]}}`), nil)
 	je, ok := err.(*jsonError)
 	if !ok {
 		t.Fatalf("got %v", err)
@@ -108,13 +113,42 @@ func FuzzParseStrictJSON(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		v, err := parseStrictJSON(data)
-		if err != nil {
-			if _, ok := err.(*jsonError); !ok {
-				t.Fatalf("error of type %T", err)
+		for _, names := range []memberNames{nil, testMemberNames} {
+			v, err := parseStrictJSON(data, names)
+			if err != nil {
+				if _, ok := err.(*jsonError); !ok {
+					t.Fatalf("error of type %T", err)
+				}
+				continue
 			}
-			return
+			assertSameAsEncodingJSON(t, data, v)
 		}
-		assertSameAsEncodingJSON(t, data, v)
 	})
+}
+
+// testMemberNames are expected names for the tests, among them names that
+// newMemberNames must leave out because JSON escapes them.
+var testMemberNames = newMemberNames("a", "b", "é", "CustomerID", "Customer", "IDType", `a\b`, `a"b`, "a\b", "tab\t")
+
+func TestMemberNamesLeaveOutEscapedNames(t *testing.T) {
+	for name, want := range map[string]bool{"a": true, "é": true, "CustomerID": true, `a\b`: false, `a"b`: false, "a\b": false, "tab\t": false} {
+		if _, got := testMemberNames[name]; got != want {
+			t.Errorf("%q expected: %v, want %v", name, got, want)
+		}
+	}
+}
+
+// TestDeclaredProperties checks that the body's expected names are the
+// schema's property names, so that a valid body's members are all shared.
+func TestDeclaredProperties(t *testing.T) {
+	s, err := loadBodySchema(defaultSchema)
+	must(t, err)
+	for _, name := range []string{"CustomerID", "Customer", "FullName", "FirstName", "DateOfBirth", "Identities", "IssuingCountry", "IDType", "PrimaryResidence", "Street2", "State", "Country"} {
+		if s.names[name] != name {
+			t.Errorf("%s is not among the expected names", name)
+		}
+	}
+	if _, ok := s.names["properties"]; ok {
+		t.Error("a schema keyword was taken for a property name")
+	}
 }

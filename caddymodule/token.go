@@ -52,6 +52,9 @@ type queryClaim struct {
 // its own key or changes how it must be processed, and is refused.
 var allowedHeaderMembers = map[string]bool{"alg": true, "kid": true, "typ": true}
 
+// tokenMemberNames are the header members and claims the gateway reads.
+var tokenMemberNames = newMemberNames("alg", "kid", "typ", "aud", "iat", "exp", "nbf", "method", "path", "bodyHash", "queryParams")
+
 // parseToken checks that value is a canonical compact JWS whose header and
 // payload are strict JSON objects, and types every header member and claim.
 // The JWS JSON serialisation, unpadded-base64 variants, nested tokens and
@@ -100,7 +103,7 @@ func decodeSegment(seg []byte) ([]byte, error) {
 }
 
 func (t *token) parseHeader() *rejection {
-	h, err := parseStrictJSON(t.header)
+	h, err := parseStrictJSON(t.header, tokenMemberNames)
 	if err != nil {
 		return reject(reasonTokenMalformed, "the token header is not a strict JSON object: %s", jsonRule(err))
 	}
@@ -128,7 +131,7 @@ func (t *token) parseHeader() *rejection {
 }
 
 func (t *token) parseClaims() *rejection {
-	m, err := parseStrictJSON(t.payload)
+	m, err := parseStrictJSON(t.payload, tokenMemberNames)
 	if err != nil {
 		return reject(reasonTokenMalformed, "the token payload is not a strict JSON object: %s", jsonRule(err))
 	}
