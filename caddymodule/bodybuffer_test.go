@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -128,5 +129,38 @@ func TestBodyBuffersRecycledThroughProxy(t *testing.T) {
 	}
 	if testing.Verbose() {
 		t.Logf("%d buffers created for %d requests", created.Load(), requests)
+	}
+}
+
+// TestBodyBufferSurvivesRetryAfterDialError: when the first upstream cannot
+// be dialled, reverse_proxy retries the next one with the same body, which
+// must still be whole (the transport closes a body it never sent).
+func TestBodyBufferSurvivesRetryAfterDialError(t *testing.T) {
+	k := newTestKey(t, "k256", "ES256")
+	up := newUpstream(t, nil)
+	nobody := freePort(t) // nothing listens there
+	gw := startCaddy(t, fmt.Sprintf(`	handle {
+		checkout_gateway {
+			jwks_file %s
+		}
+		reverse_proxy 127.0.0.1:%d %s {
+			lb_policy round_robin
+			lb_retries 1
+		}
+	}`, writeJWKS(t, k), nobody, up.hostPort()))
+
+	// Round robin sends every other first attempt to the dead upstream.
+	const requests = 4
+	for i := range requests {
+		body := paddedBody(1024 + i)
+		resp := gw.post(t, testPath, k.sign(t, validClaims(body), false), body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("request %d: status %d", i, resp.StatusCode)
+		}
+		got := up.received()
+		if len(got) != i+1 || string(got[i].body) != body {
+			t.Fatalf("request %d: the live upstream did not receive the body whole", i)
+		}
 	}
 }
