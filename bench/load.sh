@@ -26,7 +26,8 @@
 # run and saved there, and the CPU per request is split, from the profile,
 # into system calls, the Go scheduler, allocation and garbage collection.
 #
-# Needs Go; installs wrk and hey from Debian's packages if they are missing.
+# Needs Go and python3 (curl too for PROFILE_DIR); installs wrk and hey
+# from Debian's packages if they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10}
