@@ -17,10 +17,15 @@ func bodyWith(edit func(m map[string]any)) string {
 		panic(err)
 	}
 	edit(m)
+	return encodeJSON(m)
+}
+
+// encodeJSON writes v as compact JSON, leaving <, > and & as they are.
+func encodeJSON(v any) string {
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(m); err != nil {
+	if err := enc.Encode(v); err != nil {
 		panic(err)
 	}
 	return strings.TrimSpace(out.String())

@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -138,16 +137,6 @@ func at(doc any, path []any) any {
 		}
 	}
 	return doc
-}
-
-func encodeJSON(v any) string {
-	var out bytes.Buffer
-	enc := json.NewEncoder(&out)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		panic(err)
-	}
-	return strings.TrimSpace(out.String())
 }
 
 // TestFastSchemaKeywords checks each keyword the fast checker implements
