@@ -72,8 +72,14 @@ func parseStrictJSON(data []byte, names memberNames) (map[string]any, error) {
 type strictParser struct {
 	data  []byte
 	pos   int
-	path  []string
+	path  []pathStep // where the parser is, rendered only for an error
 	names memberNames
+}
+
+// pathStep is an array index, or a member name when index is -1.
+type pathStep struct {
+	name  string
+	index int
 }
 
 // memberNames is a set of expected member names, each mapped to itself.
@@ -162,7 +168,7 @@ func (p *strictParser) object(depth int) (any, error) {
 		}
 		if _, dup := obj[name]; dup {
 			p.pos = nameAt
-			p.path = append(p.path, name)
+			p.path = append(p.path, pathStep{name: name, index: -1})
 			return nil, p.fail("duplicate member")
 		}
 		p.skipSpace()
@@ -170,7 +176,7 @@ func (p *strictParser) object(depth int) (any, error) {
 			return nil, p.fail("expected ':' after a member name")
 		}
 		p.pos++
-		p.path = append(p.path, name)
+		p.path = append(p.path, pathStep{name: name, index: -1})
 		v, err := p.value(depth)
 		if err != nil {
 			return nil, err
@@ -205,7 +211,7 @@ func (p *strictParser) array(depth int) (any, error) {
 		return arr, nil
 	}
 	for i := 0; ; i++ {
-		p.path = append(p.path, "["+strconv.Itoa(i)+"]")
+		p.path = append(p.path, pathStep{index: i})
 		v, err := p.value(depth)
 		if err != nil {
 			return nil, err
@@ -427,13 +433,17 @@ func (p *strictParser) number() (any, error) {
 
 // dottedPath writes a location the way the envelope names properties:
 // Customer.Identities[0].IDType.
-func dottedPath(segments []string) string {
+func dottedPath(steps []pathStep) string {
 	var b strings.Builder
-	for _, s := range segments {
-		if b.Len() > 0 && !strings.HasPrefix(s, "[") {
-			b.WriteByte('.')
+	for _, step := range steps {
+		switch {
+		case step.index >= 0:
+			b.WriteString("[" + strconv.Itoa(step.index) + "]")
+		case b.Len() > 0:
+			b.WriteString("." + step.name)
+		default:
+			b.WriteString(step.name)
 		}
-		b.WriteString(s)
 	}
 	return b.String()
 }
