@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"encoding/json"
 	"slices"
 	"unicode/utf8"
 
@@ -44,41 +43,6 @@ type fastSchema struct {
 	minLength int
 	maxLength int
 	pattern   jsonschema.Regexp
-}
-
-// jsonTypes is a set of JSON types; zero means the schema names none.
-type jsonTypes uint8
-
-const (
-	typeNull jsonTypes = 1 << iota
-	typeBoolean
-	typeNumber
-	typeString
-	typeArray
-	typeObject
-)
-
-var jsonTypeNames = map[string]jsonTypes{
-	"null": typeNull, "boolean": typeBoolean, "number": typeNumber,
-	"string": typeString, "array": typeArray, "object": typeObject,
-}
-
-func typeOfValue(v any) jsonTypes {
-	switch v.(type) {
-	case nil:
-		return typeNull
-	case bool:
-		return typeBoolean
-	case json.Number:
-		return typeNumber
-	case string:
-		return typeString
-	case []any:
-		return typeArray
-	case map[string]any:
-		return typeObject
-	}
-	return 0
 }
 
 // compileFastSchema builds the checker for a compiled schema, or reports

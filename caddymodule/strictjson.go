@@ -447,3 +447,39 @@ func dottedPath(steps []pathStep) string {
 	}
 	return b.String()
 }
+
+// jsonTypes is a set of JSON types; zero is the empty set.
+type jsonTypes uint8
+
+const (
+	typeNull jsonTypes = 1 << iota
+	typeBoolean
+	typeNumber
+	typeString
+	typeArray
+	typeObject
+)
+
+var jsonTypeNames = map[string]jsonTypes{
+	"null": typeNull, "boolean": typeBoolean, "number": typeNumber,
+	"string": typeString, "array": typeArray, "object": typeObject,
+}
+
+// typeOfValue is the JSON type of a value the strict parser produced.
+func typeOfValue(v any) jsonTypes {
+	switch v.(type) {
+	case nil:
+		return typeNull
+	case bool:
+		return typeBoolean
+	case json.Number:
+		return typeNumber
+	case string:
+		return typeString
+	case []any:
+		return typeArray
+	case map[string]any:
+		return typeObject
+	}
+	return 0
+}

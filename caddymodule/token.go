@@ -259,20 +259,15 @@ func scalarText(v any) (string, bool) {
 	return "", false
 }
 
+// jsonTypePhrases names each JSON type as a Detail does.
+var jsonTypePhrases = map[jsonTypes]string{
+	typeNull: "null", typeBoolean: "a boolean", typeNumber: "a number",
+	typeString: "a string", typeArray: "an array", typeObject: "an object",
+}
+
 func jsonTypeName(v any) string {
-	switch v.(type) {
-	case string:
-		return "a string"
-	case json.Number:
-		return "a number"
-	case bool:
-		return "a boolean"
-	case nil:
-		return "null"
-	case []any:
-		return "an array"
-	case map[string]any:
-		return "an object"
+	if phrase, ok := jsonTypePhrases[typeOfValue(v)]; ok {
+		return phrase
 	}
 	return fmt.Sprintf("%T", v)
 }
