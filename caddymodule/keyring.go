@@ -82,7 +82,7 @@ func (g *Gateway) rebuildKeys() {
 			switch {
 			case !slices.Contains(g.Algorithms, k.alg.name):
 			case taken[k.kid]:
-				g.logger.Warn("signing key left out", zap.String("source", src.url), zap.String("kid", k.kid), zap.String("why", "another source already has this kid"))
+				g.logger.Warn("signing key left out", zap.String("source", loggableURL(src.url)), zap.String("kid", k.kid), zap.String("why", "another source already has this kid"))
 			default:
 				taken[k.kid] = true
 				keys = append(keys, k)

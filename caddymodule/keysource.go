@@ -134,7 +134,7 @@ func (s *remoteKeySource) subscribe(g *Gateway, changed func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.subscribers[g] = changed
-	s.logger = g.logger.With(zap.String("jwks_url", s.url))
+	s.logger = g.logger.With(zap.String("jwks_url", loggableURL(s.url)))
 	s.metrics = g.metrics
 }
 
@@ -145,7 +145,7 @@ func (s *remoteKeySource) unsubscribe(g *Gateway) {
 	defer s.mu.Unlock()
 	delete(s.subscribers, g)
 	for other := range s.subscribers {
-		s.logger = other.logger.With(zap.String("jwks_url", s.url))
+		s.logger = other.logger.With(zap.String("jwks_url", loggableURL(s.url)))
 		s.metrics = other.metrics
 		break
 	}
@@ -266,6 +266,12 @@ func (s *remoteKeySource) download(ctx context.Context) ([]*verificationKey, tim
 	req.Header.Set("Accept", "application/json, application/jwk-set+json")
 	resp, err := s.client.Do(req)
 	if err != nil {
+		// The URL is on the logger already, without its credentials; the
+		// client's error would repeat it with its query.
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			err = urlErr.Err
+		}
 		return nil, -1, fmt.Errorf("fetching: %w", err)
 	}
 	defer resp.Body.Close()
@@ -327,11 +333,22 @@ func maxAgeOf(cacheControl string) time.Duration {
 	return -1
 }
 
+// loggableURL is a key-set URL fit for a log line or an error: its password
+// and query, which may carry a credential, are left out.
+func loggableURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(an unparseable URL)"
+	}
+	u.RawQuery, u.Fragment = "", ""
+	return u.Redacted()
+}
+
 // checkJWKSURL allows https anywhere and plain http only to loopback.
 func checkJWKSURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute URL", raw)
+		return fmt.Errorf("%q is not an absolute URL", loggableURL(raw))
 	}
 	switch u.Scheme {
 	case "https":
@@ -341,7 +358,7 @@ func checkJWKSURL(raw string) error {
 		if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
 			return nil
 		}
-		return fmt.Errorf("%q: plain http is allowed only to loopback; use https", raw)
+		return fmt.Errorf("%q: plain http is allowed only to loopback; use https", loggableURL(raw))
 	}
-	return fmt.Errorf("%q: use https", raw)
+	return fmt.Errorf("%q: use https", loggableURL(raw))
 }

@@ -326,3 +326,23 @@ func refresherGoroutines() int {
 	n := runtime.Stack(buf, true)
 	return strings.Count(string(buf[:n]), "(*remoteKeySource).run(")
 }
+
+// TestLoggableURL: a key-set URL reaches logs and errors without the
+// password or query that may authenticate the gateway to the key server.
+func TestLoggableURL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"https://keys.example/jwks.json", "https://keys.example/jwks.json"},
+		{"https://gw:s3cret@keys.example/jwks.json", "https://gw:xxxxx@keys.example/jwks.json"},
+		{"https://keys.example/jwks.json?token=s3cret#frag", "https://keys.example/jwks.json"},
+		{"http://127.0.0.1:8081/jwks", "http://127.0.0.1:8081/jwks"},
+		{"https://keys.example/%zz", "(an unparseable URL)"},
+	}
+	for _, tc := range tests {
+		if got := loggableURL(tc.in); got != tc.want {
+			t.Errorf("loggableURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if err := checkJWKSURL("http://gw:s3cret@keys.example/jwks?token=s3cret"); err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("checkJWKSURL error %v; want a refusal that does not quote the credentials", err)
+	}
+}
