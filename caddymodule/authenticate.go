@@ -29,8 +29,8 @@ func (g *Gateway) authenticate(r *http.Request, path string, query url.Values) (
 	if rej != nil {
 		return nil, nil, rej
 	}
-	if !slices.Contains(g.Algorithms, tok.alg) {
-		return tok, nil, reject(reasonAlgNotAllowed, "alg %q is not accepted; use one of %v", clip(tok.alg), g.Algorithms)
+	if rej := g.checkAlgorithm(tok); rej != nil {
+		return tok, nil, rej
 	}
 	if g.keys.Load().size() == 0 {
 		return tok, nil, reject(reasonNoKeys, "no signing keys are loaded yet; try again shortly")
@@ -47,6 +47,14 @@ func (g *Gateway) authenticate(r *http.Request, path string, query url.Values) (
 	}
 	key, rej := g.verifySignature(tok, candidates)
 	return tok, key, rej
+}
+
+// checkAlgorithm refuses an alg outside the configured algorithms.
+func (g *Gateway) checkAlgorithm(tok *token) *rejection {
+	if !slices.Contains(g.Algorithms, tok.alg) {
+		return reject(reasonAlgNotAllowed, "alg %q is not accepted; use one of %v", clip(tok.alg), g.Algorithms)
+	}
+	return nil
 }
 
 // candidateKeys picks the keys that may verify the token: the one its kid
