@@ -53,7 +53,7 @@ func (g *Gateway) startKeySources() error {
 	for _, u := range g.JWKSURLs {
 		src, err := acquireRemoteSource(u, g, g.rebuildKeys)
 		if err != nil {
-			return fmt.Errorf("jwks_url %s: %w", u.URL, err)
+			return fmt.Errorf("jwks_url %s: %w", loggableURL(u.URL), err)
 		}
 		// Under the lock: a source may already call rebuildKeys.
 		g.rebuildMu.Lock()
