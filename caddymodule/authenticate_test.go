@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -114,6 +116,29 @@ func TestCheckPath(t *testing.T) {
 	} {
 		if got := checkPath(path) == nil; got != ok {
 			t.Errorf("checkPath(%q) accepted = %v, want %v", path, got, ok)
+		}
+	}
+}
+
+// TestHopByHopProtectsTheConfiguredSignatureHeader: whatever the signature
+// header is called, Connection may not name it.
+func TestHopByHopProtectsTheConfiguredSignatureHeader(t *testing.T) {
+	tests := []struct {
+		signatureHeader, connection string
+		refused                     bool
+	}{
+		{"Api-Signature", "keep-alive, api-signature", true},
+		{"X-Signature", "X-Signature", true},
+		{"X-Signature", "Api-Signature", false},
+		{"X-Signature", "content-length", true},
+		{"X-Signature", "keep-alive", false},
+	}
+	for _, tc := range tests {
+		g := &Gateway{SignatureHeader: tc.signatureHeader}
+		r := httptest.NewRequest(http.MethodPost, testPath, nil)
+		r.Header.Set("Connection", tc.connection)
+		if got := g.checkHopByHop(r) != nil; got != tc.refused {
+			t.Errorf("signature header %s, Connection %q: refused %v, want %v", tc.signatureHeader, tc.connection, got, tc.refused)
 		}
 	}
 }

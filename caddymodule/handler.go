@@ -50,7 +50,7 @@ func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *verifi
 	if rej != nil {
 		return nil, nil, nil, rej
 	}
-	if rej := checkHopByHop(r); rej != nil {
+	if rej := g.checkHopByHop(r); rej != nil {
 		return nil, nil, nil, rej
 	}
 	if rej := g.checkMethod(r); rej != nil {

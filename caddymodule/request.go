@@ -9,10 +9,10 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
-// endToEndHeaders may never be named in Connection: a hop that honoured it
-// would strip the signature, the tenant's key or the body's framing between
-// the gateway and the upstream.
-var endToEndHeaders = []string{"Api-Signature", "X-Api-Key", "Content-Type", "Content-Length"}
+// endToEndHeaders, with the configured signature header, may never be named
+// in Connection: a hop that honoured it would strip the signature, the
+// tenant's key or the body's framing between the gateway and the upstream.
+var endToEndHeaders = []string{"X-Api-Key", "Content-Type", "Content-Length"}
 
 // clientTarget is the path and raw query exactly as the client sent them,
 // before any rewrite by an earlier handler.
@@ -61,11 +61,11 @@ func parseQuery(rawQuery string) (url.Values, *rejection) {
 
 // checkHopByHop refuses requests that ask a hop to drop an end-to-end header,
 // and requests with trailers, which could add headers after verification.
-func checkHopByHop(r *http.Request) *rejection {
+func (g *Gateway) checkHopByHop(r *http.Request) *rejection {
 	for _, value := range r.Header.Values("Connection") {
 		for name := range strings.SplitSeq(value, ",") {
 			name = strings.TrimSpace(name)
-			if slices.ContainsFunc(endToEndHeaders, func(h string) bool { return strings.EqualFold(h, name) }) {
+			if strings.EqualFold(name, g.SignatureHeader) || slices.ContainsFunc(endToEndHeaders, func(h string) bool { return strings.EqualFold(h, name) }) {
 				return reject(reasonHopByHopHeader, "the Connection header must not name %s", clip(http.CanonicalHeaderKey(name)))
 			}
 		}
