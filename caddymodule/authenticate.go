@@ -190,7 +190,10 @@ func checkQueryBinding(c *claims, query url.Values) *rejection {
 		if !ok {
 			return reject(reasonQueryMismatch, "query parameter %q is not in queryParams", clip(name))
 		}
-		if want.every && !slices.Equal(want.values, got) || !want.every && want.values[0] != got[len(got)-1] {
+		if !want.every && len(got) > 1 {
+			return reject(reasonQueryMismatch, "query parameter %q is repeated in the request; sign it in queryParams as an array of all its values in order", clip(name))
+		}
+		if !slices.Equal(want.values, got) {
 			return reject(reasonQueryMismatch, "query parameter %q does not match queryParams", clip(name))
 		}
 	}

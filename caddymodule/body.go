@@ -13,12 +13,24 @@ import (
 	"time"
 )
 
-// checkMediaType accepts application/json with parameters such as charset,
-// and only the identity content coding: the body is hashed as sent.
+// checkMediaType accepts exactly one Content-Type, application/json with no
+// parameter but charset=utf-8, and only the identity content coding: the
+// body is hashed and parsed as the UTF-8 bytes sent, so a second
+// Content-Type or another charset would let the upstream read other text
+// from the same bytes.
 func checkMediaType(r *http.Request) *rejection {
-	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	values := r.Header.Values("Content-Type")
+	if len(values) != 1 {
+		return reject(reasonMediaType, "Content-Type must be sent exactly once, as application/json")
+	}
+	mediaType, params, err := mime.ParseMediaType(values[0])
 	if err != nil || mediaType != "application/json" {
 		return reject(reasonMediaType, "Content-Type must be application/json")
+	}
+	for name, value := range params {
+		if name != "charset" || !strings.EqualFold(value, "utf-8") {
+			return reject(reasonMediaType, "Content-Type application/json takes no parameter but charset=utf-8")
+		}
 	}
 	for _, coding := range r.Header.Values("Content-Encoding") {
 		for c := range strings.SplitSeq(coding, ",") {
@@ -93,4 +105,18 @@ func (g *Gateway) bodyDeadline(w http.ResponseWriter, r *http.Request) bodyTimer
 		_ = r.Body.Close()
 	})
 	return bodyTimer{stop: func() { timer.Stop() }, fired: fired.Load}
+}
+
+// stopReadingBody makes a refusal that left the body unread go out at once
+// and close the connection. Without it, Go's HTTP/1 server reads up to
+// 256 KiB of the unread body, at whatever pace the client sends it, before
+// it writes the answer; with Connection: close alone, it still reads that
+// much after the answer before closing. A read deadline in the past makes
+// those reads fail at once. HTTP/2 and HTTP/3 reset just the stream.
+func stopReadingBody(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor != 1 || r.ContentLength == 0 {
+		return
+	}
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 }

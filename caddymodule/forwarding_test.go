@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -29,6 +30,8 @@ func TestAccepted(t *testing.T) {
 		body    string
 		edit    func(c map[string]any)
 		chunked bool
+		// contentType defaults to application/json; charset=utf-8.
+		contentType string
 	}
 	cases := []acceptedCase{
 		{name: "ES384 with kid", key: f.k384},
@@ -41,8 +44,8 @@ func TestAccepted(t *testing.T) {
 		{name: "expired but within the skew", key: f.k384, edit: func(c map[string]any) { c["iat"], c["exp"] = now-300, now-58 }},
 		{name: "iat ahead but within the skew", key: f.k384, edit: func(c map[string]any) { c["iat"], c["exp"] = now+58, now+300 }},
 		{name: "nbf within the skew", key: f.k384, edit: func(c map[string]any) { c["nbf"] = now + 30 }},
-		{name: "query as strings, last value of a repeated name", key: f.k384, query: "?mode=test&tag=a&tag=b",
-			edit: func(c map[string]any) { c["queryParams"] = map[string]any{"mode": "test", "tag": "b"} }},
+		{name: "query as a string for a single name and an array for a repeated one", key: f.k384, query: "?mode=test&tag=a&tag=b",
+			edit: func(c map[string]any) { c["queryParams"] = map[string]any{"mode": "test", "tag": []string{"a", "b"}} }},
 		{name: "query as arrays in order", key: f.k384, query: "?tag=a&tag=b&n=1",
 			edit: func(c map[string]any) {
 				c["queryParams"] = map[string]any{"tag": []string{"a", "b"}, "n": []string{"1"}}
@@ -53,6 +56,9 @@ func TestAccepted(t *testing.T) {
 		{name: "chunked body", key: f.k384, chunked: true},
 		{name: "pretty-printed body signed as sent", key: f.k256, body: prettyBody(t)},
 		{name: "minimal body", key: f.k256, body: `{"CustomerID":"c-1"}`},
+		{name: "Content-Type without charset", key: f.k384, contentType: "application/json"},
+		{name: "Content-Type charset in upper case", key: f.k384, contentType: "Application/JSON;charset=UTF-8"},
+		{name: "Content-Type charset quoted", key: f.k384, contentType: `application/json; charset="utf-8"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,7 +78,8 @@ func TestAccepted(t *testing.T) {
 			}
 			req, err := http.NewRequest(http.MethodPost, f.gw.url+testPath+tc.query, reader)
 			must(t, err)
-			req.Header.Set("Content-Type", "application/json; charset=utf-8")
+			contentType := cmp.Or(tc.contentType, "application/json; charset=utf-8")
+			req.Header.Set("Content-Type", contentType)
 			req.Header.Set("Api-Signature", tok)
 			req.Header.Set("X-Api-Key", "ak_live_visible_to_upstream")
 			req.Header.Set("X-Checkout-Key-ID", "forged-by-client")
@@ -108,7 +115,7 @@ func TestAccepted(t *testing.T) {
 			if ids := r.header.Values("X-Checkout-Key-ID"); len(ids) != 1 || ids[0] != tc.key.kid {
 				t.Errorf("X-Checkout-Key-ID = %q, want only %q", ids, tc.key.kid)
 			}
-			if r.header.Get("Content-Type") != "application/json; charset=utf-8" {
+			if r.header.Get("Content-Type") != contentType {
 				t.Errorf("Content-Type = %q", r.header.Get("Content-Type"))
 			}
 		})

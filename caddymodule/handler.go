@@ -31,6 +31,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	defer g.recoverPanic(uw, r)
 	tok, key, body, rej := g.judge(w, r)
 	if rej != nil {
+		if !rej.bodyRead {
+			stopReadingBody(w, r)
+		}
 		g.refuse(w, r, rej, tok)
 		return nil
 	}
@@ -69,6 +72,7 @@ func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *verifi
 	}
 	if rej := g.checkBody(r, tok, body.bytes()); rej != nil {
 		body.release()
+		rej.bodyRead = true
 		return tok, key, nil, rej
 	}
 	return tok, key, body, nil

@@ -51,6 +51,8 @@ const (
 	reasonUpstreamTimeout  reason = "upstream_timeout"
 	reasonUpstreamError    reason = "upstream_error"
 	reasonInternal         reason = "internal_error"
+	reasonUpgrade          reason = "upgrade"
+	reasonMethodOverride   reason = "method_override"
 )
 
 // Envelope Types, as the provider documents them.
@@ -108,6 +110,8 @@ var verdicts = map[reason]verdict{
 	reasonUpstreamDown:     {http.StatusBadGateway, typeUnexpected},
 	reasonUpstreamTimeout:  {http.StatusGatewayTimeout, typeUnexpected},
 	reasonInternal:         {http.StatusInternalServerError, typeUnexpected},
+	reasonUpgrade:          {http.StatusBadRequest, typeInvalidMessage},
+	reasonMethodOverride:   {http.StatusBadRequest, typeInvalidMessage},
 }
 
 // rejection is a refused request: why, for the log and metrics, and what the
@@ -117,6 +121,9 @@ type rejection struct {
 	verdict
 	detail string
 	fields map[string][]string // Extensions.Request
+	// bodyRead is set once the whole body was read, so the connection can
+	// stay open; any other refusal stops reading the body (stopReadingBody).
+	bodyRead bool
 }
 
 func reject(r reason, format string, args ...any) *rejection {

@@ -11,8 +11,15 @@ import (
 
 // endToEndHeaders, with the configured signature header, may never be named
 // in Connection: a hop that honoured it would strip the signature, the
-// tenant's key or the body's framing between the gateway and the upstream.
-var endToEndHeaders = []string{"X-Api-Key", "Content-Type", "Content-Length"}
+// tenant's key, the body's framing or the gateway's own key-id header
+// between the gateway and the upstream.
+var endToEndHeaders = []string{"X-Api-Key", "Content-Type", "Content-Length", "Content-Encoding", keyIDHeader}
+
+// methodOverrideHeaders make some frameworks treat a request as another
+// method than the one signed. They are refused rather than removed: a client
+// that sends one expects it to count, and silently dropping it would forward
+// a different request from the one the client believes it made.
+var methodOverrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
 
 // clientTarget is the path and raw query exactly as the client sent them,
 // before any rewrite by an earlier handler.
@@ -59,19 +66,31 @@ func parseQuery(rawQuery string) (url.Values, *rejection) {
 	return values, nil
 }
 
-// checkHopByHop refuses requests that ask a hop to drop an end-to-end header,
-// and requests with trailers, which could add headers after verification.
+// checkHopByHop refuses requests that ask a hop to drop an end-to-end header
+// or to switch protocols, and requests with trailers, which could add
+// headers after verification.
 func (g *Gateway) checkHopByHop(r *http.Request) *rejection {
+	if len(r.Header.Values("Upgrade")) > 0 {
+		return reject(reasonUpgrade, "protocol upgrades are not accepted here; send a plain HTTP request without Upgrade")
+	}
 	for _, value := range r.Header.Values("Connection") {
 		for name := range strings.SplitSeq(value, ",") {
 			name = strings.TrimSpace(name)
-			if strings.EqualFold(name, g.SignatureHeader) || slices.ContainsFunc(endToEndHeaders, func(h string) bool { return strings.EqualFold(h, name) }) {
+			switch {
+			case strings.EqualFold(name, "Upgrade"):
+				return reject(reasonUpgrade, "protocol upgrades are not accepted here; send a plain HTTP request without Upgrade")
+			case strings.EqualFold(name, g.SignatureHeader) || slices.ContainsFunc(endToEndHeaders, func(h string) bool { return strings.EqualFold(h, name) }):
 				return reject(reasonHopByHopHeader, "the Connection header must not name %s", clip(http.CanonicalHeaderKey(name)))
 			}
 		}
 	}
 	if len(r.Trailer) > 0 || r.Header.Get("Trailer") != "" {
 		return reject(reasonTrailers, "requests with trailers are not accepted")
+	}
+	for _, name := range methodOverrideHeaders {
+		if _, present := r.Header[name]; present {
+			return reject(reasonMethodOverride, "the %s header is not accepted: the request's own method is the one signed", name)
+		}
 	}
 	return nil
 }

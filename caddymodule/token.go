@@ -40,8 +40,8 @@ type claims struct {
 	hasQuery     bool
 }
 
-// queryClaim is one queryParams entry: every value of the name in order, or
-// (every false) the single value it must end with.
+// queryClaim is one queryParams entry: every value of the name in order
+// (every, from an array), or the one value of a name the query has once.
 type queryClaim struct {
 	values []string
 	every  bool
@@ -216,9 +216,10 @@ func stringClaim(m map[string]any, name string) (string, bool, *rejection) {
 	return s, true, nil
 }
 
-// queryParamsClaim accepts both forms clients build: a string per name (the
-// last value of a repeated name) or an array of strings (every value in
-// order). Numbers and booleans stand for their JSON text.
+// queryParamsClaim accepts both forms clients build: a string for a name
+// the query has once, or an array of strings (every value in order), which a
+// repeated name needs: a single string would bind one value while the
+// upstream may read another. Numbers and booleans stand for their JSON text.
 func queryParamsClaim(v any) (map[string]queryClaim, *rejection) {
 	obj, ok := v.(map[string]any)
 	if !ok {

@@ -105,6 +105,30 @@ func TestVerdicts(t *testing.T) {
 		{"Connection names X-Api-Key", func(t *testing.T) *http.Response {
 			return gw.post(t, testPath, good(t), validBody, "Connection", "x-api-key")
 		}, 400, typeInvalidMessage, "X-Api-Key"},
+		{"Connection names X-Checkout-Key-ID", func(t *testing.T) *http.Response {
+			return gw.post(t, testPath, good(t), validBody, "Connection", "X-Checkout-Key-ID")
+		}, 400, typeInvalidMessage, "X-Checkout-Key-Id"},
+		{"Connection names Content-Encoding", func(t *testing.T) *http.Response {
+			return gw.post(t, testPath, good(t), validBody, "Connection", "close, content-encoding")
+		}, 400, typeInvalidMessage, "Content-Encoding"},
+		{"Upgrade websocket", func(t *testing.T) *http.Response {
+			return gw.post(t, testPath, good(t), validBody, "Connection", "Upgrade", "Upgrade", "websocket")
+		}, 400, typeInvalidMessage, "upgrades are not accepted"},
+		{"Upgrade without Connection", func(t *testing.T) *http.Response {
+			return gw.post(t, testPath, good(t), validBody, "Upgrade", "h2c")
+		}, 400, typeInvalidMessage, "upgrades are not accepted"},
+		{"Connection names Upgrade alone", func(t *testing.T) *http.Response {
+			return gw.post(t, testPath, good(t), validBody, "Connection", "keep-alive, upgrade")
+		}, 400, typeInvalidMessage, "upgrades are not accepted"},
+		{"X-HTTP-Method-Override", func(t *testing.T) *http.Response {
+			return gw.post(t, testPath, good(t), validBody, "X-HTTP-Method-Override", "DELETE")
+		}, 400, typeInvalidMessage, "X-Http-Method-Override header is not accepted"},
+		{"X-HTTP-Method", func(t *testing.T) *http.Response {
+			return gw.post(t, testPath, good(t), validBody, "X-HTTP-Method", "PUT")
+		}, 400, typeInvalidMessage, "X-Http-Method header is not accepted"},
+		{"X-Method-Override empty", func(t *testing.T) *http.Response {
+			return gw.post(t, testPath, good(t), validBody, "X-Method-Override", "")
+		}, 400, typeInvalidMessage, "X-Method-Override header is not accepted"},
 		{"trailers", func(t *testing.T) *http.Response {
 			tok := good(t)
 			return gw.rawRequest(t, "POST "+testPath+" HTTP/1.1\r\nHost: x\r\nApi-Signature: "+tok+"\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nTrailer: X-Late\r\nConnection: close\r\n\r\n"+
@@ -225,6 +249,14 @@ func TestVerdicts(t *testing.T) {
 			tok := k.sign(t, claimsWith(validBody, func(c map[string]any) { c["queryParams"] = map[string]any{"b": []string{"2", "1"}} }), false)
 			return gw.post(t, testPath+"?b=1&b=2", tok, validBody)
 		}, 401, typeUnauthorized, `"b" does not match`},
+		{"repeated query name signed as its last value", func(t *testing.T) *http.Response {
+			tok := k.sign(t, claimsWith(validBody, func(c map[string]any) { c["queryParams"] = map[string]any{"amount": "100"} }), false)
+			return gw.post(t, testPath+"?amount=EVIL&amount=100", tok, validBody)
+		}, 401, typeUnauthorized, `"amount" is repeated in the request; sign it in queryParams as an array of all its values in order`},
+		{"repeated query name signed as its first value", func(t *testing.T) *http.Response {
+			tok := k.sign(t, claimsWith(validBody, func(c map[string]any) { c["queryParams"] = map[string]any{"amount": "100"} }), false)
+			return gw.post(t, testPath+"?amount=100&amount=EVIL", tok, validBody)
+		}, 401, typeUnauthorized, `"amount" is repeated`},
 		{"queryParams on a request without query", withClaims(func(c map[string]any) { c["queryParams"] = map[string]any{"a": "1"} }), 401, typeUnauthorized, "request has no query"},
 		{"bodyHash of other bytes", func(t *testing.T) *http.Response {
 			return gw.post(t, testPath, good(t), strings.Replace(validBody, "Quintessa", "Quintessb", 1))
@@ -239,6 +271,20 @@ func TestVerdicts(t *testing.T) {
 		{"Content-Type text/plain", withContentType("text/plain"), 415, typeInvalidMessage, "Content-Type must be application/json"},
 		{"Content-Type form", withContentType("application/x-www-form-urlencoded"), 415, typeInvalidMessage, "application/json"},
 		{"Content-Type missing", withContentType(""), 415, typeInvalidMessage, "application/json"},
+		{"Content-Type repeated", func(t *testing.T) *http.Response {
+			return gw.post(t, testPath, good(t), validBody, "Content-Type", "text/plain")
+		}, 415, typeInvalidMessage, "exactly once"},
+		{"Content-Type repeated identically", func(t *testing.T) *http.Response {
+			return gw.post(t, testPath, good(t), validBody, "Content-Type", "application/json")
+		}, 415, typeInvalidMessage, "exactly once"},
+		{"Content-Type two types in one line", withContentType("application/json, text/plain"), 415, typeInvalidMessage, "application/json"},
+		{"Content-Type charset utf-16", withContentType("application/json; charset=utf-16"), 415, typeInvalidMessage, "charset=utf-8"},
+		{"Content-Type charset latin1", withContentType("application/json; charset=ISO-8859-1"), 415, typeInvalidMessage, "charset=utf-8"},
+		{"Content-Type charset utf-32", withContentType("application/json;charset=utf-32"), 415, typeInvalidMessage, "charset=utf-8"},
+		{"Content-Type charset utf8 without dash", withContentType("application/json; charset=utf8"), 415, typeInvalidMessage, "charset=utf-8"},
+		{"Content-Type other parameter", withContentType("application/json; profile=x"), 415, typeInvalidMessage, "charset=utf-8"},
+		{"Content-Type charset twice", withContentType("application/json; charset=utf-8; charset=utf-16"), 415, typeInvalidMessage, "application/json"},
+		{"Content-Type json variant", withContentType("application/problem+json"), 415, typeInvalidMessage, "application/json"},
 		{"Content-Encoding gzip", signedBody(validBody, "Content-Encoding", "gzip"), 415, typeInvalidMessage, "Content-Encoding gzip"},
 		{"body over the limit by Content-Length", signedBody(strings.Repeat(" ", 64<<10) + validBody), 413, typeInvalidMessage, "over the 65536-byte limit"},
 		{"body over the limit while reading", func(t *testing.T) *http.Response {
