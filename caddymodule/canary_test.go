@@ -178,8 +178,12 @@ func (c *secretCanary) scan(dir string) ([]string, error) {
 				found[secret] = true
 			}
 		}
+		name, err := filepath.Rel(dir, path)
+		if err != nil {
+			return err
+		}
 		for _, secret := range slices.Sorted(maps.Keys(found)) {
-			leaks = append(leaks, fmt.Sprintf("%s carries %s: %s", filepath.Base(path), c.secrets[secret], abbreviateSecret(secret)))
+			leaks = append(leaks, fmt.Sprintf("%s carries %s: %s", name, c.secrets[secret], abbreviateSecret(secret)))
 		}
 		return nil
 	})
