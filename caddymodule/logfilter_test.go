@@ -1,10 +1,15 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 )
 
 // documentedFilterFields are the field filters of the example Caddyfile's
@@ -56,4 +61,72 @@ func documentedFilter(indent string, extraFields ...string) string {
 	}
 	fmt.Fprintf(&b, "%s}", indent)
 	return b.String()
+}
+
+// TestReadmeConfigurationsFilterSecretHeaders adapts every Caddyfile
+// configuration the README shows and checks that each log in it deletes the
+// secret headers, as the example Caddyfile does.
+func TestReadmeConfigurationsFilterSecretHeaders(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	must(t, err)
+	blocks := regexp.MustCompile("(?s)```caddyfile\n(.*?)```").FindAllStringSubmatch(string(readme), -1)
+	configurations := 0
+	for i, block := range blocks {
+		text := block[1]
+		if strings.HasPrefix(text, "checkout_gateway [<matcher>]") {
+			continue // the directive's syntax, not a configuration
+		}
+		configurations++
+		t.Run(fmt.Sprintf("block %d", i+1), func(t *testing.T) {
+			for _, gap := range secretHeaderFilterGaps(t, text) {
+				t.Errorf("%s\n%s", gap, text)
+			}
+		})
+	}
+	if configurations < 2 {
+		t.Fatalf("found %d Caddyfile configurations in the README, want the full site and the access log", configurations)
+	}
+}
+
+func TestExampleCaddyfileFiltersSecretHeaders(t *testing.T) {
+	text, err := os.ReadFile("../Caddyfile")
+	must(t, err)
+	for _, gap := range secretHeaderFilterGaps(t, string(text)) {
+		t.Error(gap)
+	}
+}
+
+// secretHeaderFilterGaps adapts a Caddyfile and names every log that does
+// not delete Api-Signature and X-Api-Key from the request headers, and
+// every Caddyfile that does not configure the default log.
+func secretHeaderFilterGaps(t *testing.T, caddyfileText string) []string {
+	t.Helper()
+	adapted, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfileText), nil)
+	must(t, err)
+	var cfg struct {
+		Logging struct {
+			Logs map[string]struct {
+				Encoder struct {
+					Format string `json:"format"`
+					Fields map[string]struct {
+						Filter string `json:"filter"`
+					} `json:"fields"`
+				} `json:"encoder"`
+			} `json:"logs"`
+		} `json:"logging"`
+	}
+	must(t, json.Unmarshal(adapted, &cfg))
+	var gaps []string
+	if _, ok := cfg.Logging.Logs["default"]; !ok {
+		gaps = append(gaps, "the default log is not configured, so it records the headers")
+	}
+	for name, log := range cfg.Logging.Logs {
+		for _, header := range []string{"Api-Signature", "X-Api-Key"} {
+			field := "request>headers>" + header
+			if log.Encoder.Format != "filter" || log.Encoder.Fields[field].Filter != "delete" {
+				gaps = append(gaps, fmt.Sprintf("log %q does not delete %s", name, field))
+			}
+		}
+	}
+	return gaps
 }
