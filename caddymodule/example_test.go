@@ -25,6 +25,9 @@ func TestExampleCaddyfile(t *testing.T) {
 	gatewayPort, sandboxPort := freePort(t), freePort(t)
 	moved := strings.NewReplacer(":8080", fmt.Sprintf(":%d", gatewayPort), "9080", fmt.Sprint(sandboxPort)).Replace(string(text))
 	moved = strings.Replace(moved, "{\n", "{\n\tadmin off\n\tpersist_config off\n", 1)
+	// Its default log, at Debug, goes where the log canary searches it.
+	logPath := canaryLogPath(t)
+	moved = strings.Replace(moved, "log default {\n", fmt.Sprintf("log default {\n\t\toutput file %s\n\t\tlevel DEBUG\n", logPath), 1)
 	must(t, validateCaddyfile(moved))
 	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(moved), nil)
 	must(t, err)
@@ -47,6 +50,14 @@ func TestExampleCaddyfile(t *testing.T) {
 	resp = gw.post(t, "/elsewhere", "", "{}")
 	if env := decodedEnvelope(t, resp); resp.StatusCode != http.StatusNotFound || env.Type != typeResourceNotFound {
 		t.Fatalf("another path got %d %s", resp.StatusCode, env.Type)
+	}
+
+	logs := (&gateway{logPath: logPath}).logs(t)
+	if !strings.Contains(logs, `"msg":"upstream roundtrip"`) {
+		t.Error("the example's log did not reach the reverse_proxy lines that carry request headers")
+	}
+	if strings.Contains(logs, "would record secret request headers") {
+		t.Error("the gateway warns that the example's logs record secret headers")
 	}
 }
 

@@ -120,7 +120,9 @@ func (k *testKey) signRaw(t testing.TB, headerJSON, payloadJSON string) string {
 	hash := map[string]crypto.Hash{"ES256": crypto.SHA256, "ES384": crypto.SHA384, "ES512": crypto.SHA512}[k.alg]
 	sig, err := jwsbb.SignECDSA(k.priv, []byte(input), hash, rand.Reader)
 	must(t, err)
-	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
+	token := input + "." + base64.RawURLEncoding.EncodeToString(sig)
+	canary.recordToken(token)
+	return token
 }
 
 // sign signs claims with a header of alg and, unless withoutKid, kid.
@@ -210,7 +212,7 @@ type gateway struct {
 
 // startCaddy adapts and loads a Caddyfile whose site listens on a free
 // loopback port for any host. It writes Caddy's logs to a file the test can
-// read, and stops Caddy when the test ends.
+// read and the log canary searches, and stops Caddy when the test ends.
 func startCaddy(t testing.TB, siteBody string) *gateway {
 	t.Helper()
 	return startCaddyWith(t, "admin off", siteBody)
@@ -220,8 +222,16 @@ func startCaddy(t testing.TB, siteBody string) *gateway {
 func startCaddyWith(t testing.TB, globalOptions, siteBody string) *gateway {
 	t.Helper()
 	port := freePort(t)
-	logPath := filepath.Join(t.TempDir(), "caddy.log")
-	caddyfile := testCaddyfile(globalOptions, logPath, port, siteBody)
+	logPath := canaryLogPath(t)
+	loadCaddyfile(t, testCaddyfile(globalOptions, logPath, port, siteBody))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	return &gateway{url: "http://" + addr, addr: addr, port: port, logPath: logPath}
+}
+
+// loadCaddyfile adapts and loads a whole Caddyfile, and stops Caddy when the
+// test ends.
+func loadCaddyfile(t testing.TB, caddyfile string) {
+	t.Helper()
 	cfg, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), nil)
 	if err != nil {
 		t.Fatalf("adapting Caddyfile: %v\n%s", err, caddyfile)
@@ -233,12 +243,11 @@ func startCaddyWith(t testing.TB, globalOptions, siteBody string) *gateway {
 		t.Fatalf("loading config: %v", err)
 	}
 	t.Cleanup(func() { _ = caddy.Stop() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	return &gateway{url: "http://" + addr, addr: addr, port: port, logPath: logPath}
 }
 
 // testCaddyfile is a Caddyfile of one site on a loopback port, logging JSON
-// to logPath at Info, Caddy's production default.
+// to logPath through the documented filter. At Debug, so that the canary
+// sees every line reverse_proxy and the server can write.
 func testCaddyfile(globalOptions, logPath string, port int, siteBody string) string {
 	return fmt.Sprintf(`{
 	%s
@@ -246,8 +255,8 @@ func testCaddyfile(globalOptions, logPath string, port int, siteBody string) str
 	auto_https off
 	log {
 		output file %s
-		format json
-		level INFO
+%s
+		level DEBUG
 	}
 }
 
@@ -255,7 +264,7 @@ http://:%d {
 	bind 127.0.0.1
 %s
 }
-`, globalOptions, logPath, port, siteBody)
+`, globalOptions, logPath, documentedFilter("\t\t"), port, siteBody)
 }
 
 // gatewaySite is the usual site body: the gateway, on every path so that
@@ -299,6 +308,9 @@ var testClient = &http.Client{Timeout: 10 * time.Second}
 
 func do(t testing.TB, req *http.Request) *http.Response {
 	t.Helper()
+	for _, key := range req.Header.Values("X-Api-Key") {
+		canary.record("an API key", key)
+	}
 	resp, err := testClient.Do(req)
 	must(t, err)
 	return resp
@@ -312,11 +324,24 @@ func (g *gateway) rawRequest(t testing.TB, raw string) *http.Response {
 	must(t, err)
 	t.Cleanup(func() { conn.Close() })
 	must(t, conn.SetDeadline(time.Now().Add(15*time.Second)))
+	recordRawAPIKeys(raw)
 	_, err = io.WriteString(conn, raw)
 	must(t, err)
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	must(t, err)
 	return resp
+}
+
+// recordRawAPIKeys tells the log canary the X-Api-Key values of a raw
+// request's header.
+func recordRawAPIKeys(raw string) {
+	head, _, _ := strings.Cut(raw, "\r\n\r\n")
+	for line := range strings.SplitSeq(head, "\r\n") {
+		name, value, ok := strings.Cut(line, ":")
+		if ok && strings.EqualFold(strings.TrimSpace(name), "X-Api-Key") {
+			canary.record("an API key", strings.TrimSpace(value))
+		}
+	}
 }
 
 // decodedEnvelope reads an envelope answer and checks its shape.

@@ -134,6 +134,7 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		g.now = time.Now
 	}
 	g.applyDefaults()
+	g.warnIfLogsRecordSecrets(ctx)
 	metrics, err := newGatewayMetrics(ctx.GetMetricsRegistry())
 	if err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
