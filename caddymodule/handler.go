@@ -99,7 +99,8 @@ func (g *Gateway) checkBody(r *http.Request, tok *token, body []byte) *rejection
 
 // forward hands the request on with the exact bytes that were hashed and
 // tells the upstream which key signed it. What comes back is streamed if it
-// succeeded; an error answer reaches the client only as an envelope.
+// succeeded; an error answer reaches the client only as an envelope, and a
+// protocol switch not at all.
 func (g *Gateway) forward(uw *upstreamWriter, r *http.Request, next caddyhttp.Handler, body *bodyBuffer, key *verificationKey) error {
 	size := len(body.bytes())
 	r.Body = body.reader()
@@ -111,10 +112,7 @@ func (g *Gateway) forward(uw *upstreamWriter, r *http.Request, next caddyhttp.Ha
 	setPlaceholder(r, placeholderKid, key.kid)
 
 	w := uw.ResponseWriterWrapper.ResponseWriter
-	callerHeaders := make(map[string]bool, len(w.Header()))
-	for name := range w.Header() {
-		callerHeaders[name] = true
-	}
+	uw.noteCallerHeaders()
 	err := next.ServeHTTP(uw, r)
 	switch {
 	case uw.wroteHeader && err != nil:
@@ -129,13 +127,23 @@ func (g *Gateway) forward(uw *upstreamWriter, r *http.Request, next caddyhttp.Ha
 		g.metrics.countRequest(outcomeAccepted, "")
 		return nil
 	case uw.holding:
-		clearUpstreamHeaders(w.Header(), callerHeaders)
+		uw.clearUpstreamHeaders()
 		g.metrics.countNormalised(uw.status)
 		g.refuse(w, r, &rejection{
 			reason:  reasonUpstreamError,
 			verdict: verdict{status: uw.status, typ: normalisedType(uw.status)},
 			detail:  fmt.Sprintf("the checkout service answered %d %s", uw.status, http.StatusText(uw.status)),
-		}, nil, zap.String("upstream_text", uw.upstreamText()))
+		}, nil, uw.heldFields(faultNotAnEnvelope)...)
+		return nil
+	case err == nil && (uw.switching || upstreamStatus(r) == http.StatusSwitchingProtocols):
+		// reverse_proxy gives up on a 101 it cannot splice and returns
+		// without an answer, which net/http would send as an empty 200.
+		uw.clearUpstreamHeaders()
+		g.refuse(w, r, &rejection{
+			reason:  reasonUpstreamError,
+			verdict: verdict{status: http.StatusBadGateway, typ: typeUnexpected},
+			detail:  "the checkout service tried to switch protocols, which the gateway does not allow",
+		}, nil, zap.String("upstream_fault", faultProtocolSwitch), zap.Int("upstream_status", upstreamStatus(r)))
 		return nil
 	case err == nil:
 		g.metrics.countRequest(outcomeAccepted, "")
@@ -155,7 +163,9 @@ func (g *Gateway) forward(uw *upstreamWriter, r *http.Request, next caddyhttp.Ha
 
 // recoverPanic turns a panic into a 500 envelope and a log line that share
 // the request's id, so the process and the connection live on. Once an
-// answer has started, the connection is cut instead.
+// answer has started, the connection is cut instead. An error answer that
+// reverse_proxy gave up on while it was held has not started: it becomes a
+// 502 envelope.
 func (g *Gateway) recoverPanic(uw *upstreamWriter, r *http.Request) {
 	recovered := recover()
 	if recovered == nil {
@@ -165,11 +175,21 @@ func (g *Gateway) recoverPanic(uw *upstreamWriter, r *http.Request) {
 		g.logger.Warn("upstream answer cut short; client connection aborted", zap.String("instance", requestID(r)))
 		panic(http.ErrAbortHandler)
 	}
+	w := uw.ResponseWriterWrapper.ResponseWriter
+	if recovered == http.ErrAbortHandler && uw.holding && r.Context().Err() == nil {
+		uw.clearUpstreamHeaders()
+		g.refuse(w, r, &rejection{
+			reason:  reasonUpstreamError,
+			verdict: verdict{status: http.StatusBadGateway, typ: typeUnexpected},
+			detail:  fmt.Sprintf("the checkout service's %d answer was cut short", uw.status),
+		}, nil, uw.heldFields(faultCutShort)...)
+		return
+	}
 	if recovered == http.ErrAbortHandler {
 		panic(recovered)
 	}
 	// The panic value itself is not logged: it could hold request data.
-	g.refuse(uw.ResponseWriterWrapper.ResponseWriter, r, reject(reasonInternal, "the gateway failed unexpectedly; quote the Instance to the operator"), nil,
+	g.refuse(w, r, reject(reasonInternal, "the gateway failed unexpectedly; quote the Instance to the operator"), nil,
 		zap.String("panic_type", fmt.Sprintf("%T", recovered)), zap.StackSkip("stack", 2))
 }
 

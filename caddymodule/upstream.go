@@ -1,50 +1,101 @@
 package caddymodule
 
 import (
+	"bufio"
 	"bytes"
-	"encoding/json"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"hash"
 	"io"
+	"maps"
+	"mime"
+	"net"
 	"net/http"
 	"slices"
+	"strings"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 )
 
 // maxUpstreamErrorBody bounds how much of an upstream error answer is held
 // to decide whether it is already an envelope; a larger one is not.
 const maxUpstreamErrorBody = 64 << 10
 
-// maxLoggedUpstreamText bounds the upstream's own error text in the log.
-const maxLoggedUpstreamText = 512
+// loggedDigestHexLen is how much of the SHA-256 of an upstream error body is
+// logged: enough to tell answers apart and find them in the upstream's own
+// logs, too little to stand in for the text.
+const loggedDigestHexLen = 16
 
 // envelopeTypes are the Types the provider documents.
 var envelopeTypes = []string{typeInvalidMessage, typeUnexpected, typeResourceNotFound, typeUnauthorized, typeForbidden, typeInsufficient}
 
+// envelopeMembers are the members of the documented envelope; all but
+// Extensions are required.
+var envelopeMembers = []string{"Type", "Instance", "Action", "Detail", "Extensions"}
+
+var envelopeNames = newMemberNames(append(slices.Clone(envelopeMembers), "Request", "Features")...)
+
+// errConnectionKept is what a handler after the gateway gets when it tries
+// to take over the client connection: bytes sent on a taken-over connection
+// would reach the upstream unchecked.
+var errConnectionKept = errors.New("checkout_gateway: the client connection cannot be taken over behind the gateway")
+
+// Values of the upstream_fault log field.
+const (
+	faultNotAnEnvelope  = "not_an_envelope"
+	faultCutShort       = "cut_short"
+	faultProtocolSwitch = "protocol_switch"
+)
+
 // upstreamWriter passes 2xx and 3xx answers straight through, streamed, and
 // holds back 4xx and 5xx answers so that only envelopes reach the client.
+// It relays no 1xx and lets no one take over the client connection.
 type upstreamWriter struct {
 	*caddyhttp.ResponseWriterWrapper
-	status      int  // status of a held-back error answer
-	holding     bool // an error answer is being held back
-	wroteHeader bool // a response has started towards the client
-	overflow    bool // the held-back body was larger than the bound
-	held        bytes.Buffer
+	callerHeaders map[string]bool // response headers set before the upstream answered
+	status        int             // status of a held-back error answer
+	holding       bool            // an error answer is being held back
+	wroteHeader   bool            // a response has started towards the client
+	switching     bool            // the upstream answered 101 or a handler tried to take the connection
+	overflow      bool            // the held-back body was larger than the bound
+	contentType   []string        // Content-Type of the held-back answer
+	received      int64           // size of the held-back body, past the bound too
+	digest        hash.Hash       // SHA-256 of the whole held-back body
+	held          bytes.Buffer
 }
 
 func newUpstreamWriter(w http.ResponseWriter) *upstreamWriter {
 	return &upstreamWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 }
 
+// noteCallerHeaders records the response headers present before the
+// upstream is asked, so that a replacement envelope keeps only those.
+func (u *upstreamWriter) noteCallerHeaders() {
+	u.callerHeaders = make(map[string]bool, len(u.Header()))
+	for name := range u.Header() {
+		u.callerHeaders[name] = true
+	}
+}
+
 func (u *upstreamWriter) WriteHeader(status int) {
-	if u.wroteHeader || u.holding {
+	if status < http.StatusOK {
+		// Caddy relays a 103 or 100 from the transport's own goroutine, so
+		// only the 101, which comes from the handler's, may touch state.
+		if status == http.StatusSwitchingProtocols {
+			u.switching = true
+		}
 		return
 	}
-	if status < http.StatusOK {
-		u.ResponseWriterWrapper.WriteHeader(status)
+	if u.wroteHeader || u.holding {
 		return
 	}
 	if status >= http.StatusBadRequest {
 		u.status, u.holding = status, true
+		u.contentType = slices.Clone(u.Header().Values("Content-Type"))
+		u.digest = sha256.New()
 		return
 	}
 	u.wroteHeader = true
@@ -58,6 +109,8 @@ func (u *upstreamWriter) Write(p []byte) (int, error) {
 	if !u.holding {
 		return u.ResponseWriterWrapper.Write(p)
 	}
+	u.received += int64(len(p))
+	u.digest.Write(p)
 	room := maxUpstreamErrorBody + 1 - u.held.Len()
 	if room > 0 {
 		u.held.Write(p[:min(len(p), room)])
@@ -85,24 +138,21 @@ func (u *upstreamWriter) Flush() {
 	}
 }
 
+// Hijack refuses, so that http.ResponseController stops here instead of
+// unwrapping to the real connection: reverse_proxy would splice it to the
+// upstream after a 101.
+func (u *upstreamWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	u.switching = true
+	return nil, nil, errConnectionKept
+}
+
 // Unwrap lets http.ResponseController reach the real writer.
 func (u *upstreamWriter) Unwrap() http.ResponseWriter { return u.ResponseWriterWrapper.ResponseWriter }
 
-// isEnvelope says whether a held-back answer is already the provider's
-// error envelope, which then passes through unchanged.
+// isEnvelope says whether a held-back answer is exactly the provider's error
+// envelope, which then passes through unchanged.
 func (u *upstreamWriter) isEnvelope() bool {
-	if u.overflow {
-		return false
-	}
-	var env struct {
-		Type     *string         `json:"Type"`
-		Instance *string         `json:"Instance"`
-		Detail   json.RawMessage `json:"Detail"`
-	}
-	if err := json.Unmarshal(u.held.Bytes(), &env); err != nil {
-		return false
-	}
-	return env.Type != nil && slices.Contains(envelopeTypes, *env.Type) && env.Instance != nil
+	return !u.overflow && isDocumentedEnvelope(u.contentType, u.held.Bytes())
 }
 
 // releaseHeld writes a held-back envelope to the client as it came.
@@ -112,10 +162,128 @@ func (u *upstreamWriter) releaseHeld() {
 	_, _ = u.ResponseWriterWrapper.Write(u.held.Bytes())
 }
 
-// upstreamText is the start of the upstream's own error text, for the log.
-func (u *upstreamWriter) upstreamText() string {
-	b := u.held.Bytes()
-	return string(b[:min(len(b), maxLoggedUpstreamText)])
+// clearUpstreamHeaders removes the headers the upstream set, keeping those
+// that were there before it (Caddy's own), so a replacement envelope does
+// not carry the upstream's Content-Length, Content-Type or Upgrade.
+func (u *upstreamWriter) clearUpstreamHeaders() {
+	maps.DeleteFunc(u.Header(), func(name string, _ []string) bool { return !u.callerHeaders[name] })
+}
+
+// heldFields describe a held-back answer for the log without its text, which
+// may echo the request's customer data: its status, media type, size and a
+// digest prefix to find it by.
+func (u *upstreamWriter) heldFields(fault string) []zap.Field {
+	return []zap.Field{
+		zap.String("upstream_fault", fault),
+		zap.Int("upstream_status", u.status),
+		zap.String("upstream_content_type", loggedMediaType(u.contentType)),
+		zap.Int64("upstream_length", u.received),
+		zap.String("upstream_sha256", hex.EncodeToString(u.digest.Sum(nil))[:loggedDigestHexLen]),
+	}
+}
+
+// loggedMediaType is the media type of a Content-Type, without parameters
+// (a boundary or a name could carry anything) and bounded.
+func loggedMediaType(values []string) string {
+	switch len(values) {
+	case 0:
+		return ""
+	case 1:
+		mediaType, _, err := mime.ParseMediaType(values[0])
+		if err != nil {
+			return "(unparseable)"
+		}
+		return clip(mediaType)
+	}
+	return "(repeated)"
+}
+
+// upstreamStatus is the status of reverse_proxy's last upstream answer, or
+// 0 when no reverse_proxy has had one.
+func upstreamStatus(r *http.Request) int {
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return 0
+	}
+	status, _ := repl.Get("http.reverse_proxy.status_code")
+	code, _ := status.(int)
+	return code
+}
+
+// isDocumentedEnvelope says whether an answer is exactly the provider's
+// error envelope: one Content-Type, application/json with at most
+// charset=utf-8, and a strict JSON object of the envelope's members, names
+// case-sensitive, each of its documented type, nothing else. Anything looser
+// could carry what the upstream echoed from the request.
+func isDocumentedEnvelope(contentType []string, body []byte) bool {
+	if len(contentType) != 1 || !isJSONUTF8(contentType[0]) {
+		return false
+	}
+	doc, err := parseStrictJSON(body, envelopeNames)
+	if err != nil {
+		return false
+	}
+	for name := range doc {
+		if !slices.Contains(envelopeMembers, name) {
+			return false
+		}
+	}
+	typ, _ := doc["Type"].(string)
+	instance, _ := doc["Instance"].(string)
+	_, hasAction := doc["Action"].(string)
+	_, hasDetail := doc["Detail"].(string)
+	ext, hasExtensions := doc["Extensions"]
+	return slices.Contains(envelopeTypes, typ) && instance != "" && hasAction && hasDetail &&
+		(!hasExtensions || isEnvelopeExtensions(ext))
+}
+
+// isJSONUTF8 says whether a Content-Type is application/json with no
+// parameter but charset=utf-8.
+func isJSONUTF8(contentType string) bool {
+	mediaType, params, err := mime.ParseMediaType(contentType)
+	if err != nil || mediaType != "application/json" {
+		return false
+	}
+	for name, value := range params {
+		if name != "charset" || !strings.EqualFold(value, "utf-8") {
+			return false
+		}
+	}
+	return true
+}
+
+// isEnvelopeExtensions says whether v is an Extensions object: optional
+// Request and Features, each mapping names to lists of reasons.
+func isEnvelopeExtensions(v any) bool {
+	ext, ok := v.(map[string]any)
+	if !ok {
+		return false
+	}
+	for name, lists := range ext {
+		if name != "Request" && name != "Features" || !isReasonLists(lists) {
+			return false
+		}
+	}
+	return true
+}
+
+func isReasonLists(v any) bool {
+	lists, ok := v.(map[string]any)
+	if !ok {
+		return false
+	}
+	for _, list := range lists {
+		reasons, ok := list.([]any)
+		if !ok {
+			return false
+		}
+		for _, reason := range reasons {
+			if _, ok := reason.(string); !ok {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // normalisedType maps an upstream error status to the envelope Type that
@@ -133,15 +301,4 @@ func normalisedType(status int) string {
 		return typeResourceNotFound
 	}
 	return typeUnexpected
-}
-
-// clearUpstreamHeaders removes the headers an upstream error answer set,
-// keeping those that were there before it (Caddy's own), so a replacement
-// envelope does not carry the upstream's Content-Length or Content-Type.
-func clearUpstreamHeaders(h http.Header, before map[string]bool) {
-	for name := range h {
-		if !before[name] {
-			delete(h, name)
-		}
-	}
 }

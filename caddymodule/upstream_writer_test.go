@@ -1,7 +1,10 @@
 package caddymodule
 
 import (
+	"bufio"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -28,8 +31,8 @@ func TestUpstreamWriterHoldsErrorsWhateverTheWritePath(t *testing.T) {
 			if rec.Flushed || rec.Body.Len() != 0 || uw.wroteHeader {
 				t.Fatalf("the error answer leaked: flushed=%v body=%q", rec.Flushed, rec.Body.String())
 			}
-			if uw.upstreamText() != "<html>oops</html>" || uw.isEnvelope() {
-				t.Fatalf("held %q", uw.upstreamText())
+			if uw.held.String() != "<html>oops</html>" || uw.isEnvelope() {
+				t.Fatalf("held %q", uw.held.String())
 			}
 		})
 	}
@@ -44,9 +47,11 @@ func TestUpstreamWriterHoldsErrorsWhateverTheWritePath(t *testing.T) {
 	})
 	t.Run("oversized error is not an envelope", func(t *testing.T) {
 		uw := newUpstreamWriter(httptest.NewRecorder())
+		uw.Header().Set("Content-Type", "application/json")
 		uw.WriteHeader(http.StatusBadRequest)
-		_, _ = uw.Write([]byte(`{"Type":"InvalidMessage","Instance":"x","Detail":"` + strings.Repeat("a", maxUpstreamErrorBody) + `"}`))
-		if uw.isEnvelope() || len(uw.upstreamText()) != maxLoggedUpstreamText {
+		body := `{"Type":"InvalidMessage","Instance":"x","Action":"a","Detail":"` + strings.Repeat("a", maxUpstreamErrorBody) + `"}`
+		_, _ = uw.Write([]byte(body))
+		if uw.isEnvelope() || uw.held.Len() != maxUpstreamErrorBody+1 || uw.received != int64(len(body)) {
 			t.Fatal("an answer over the bound was taken as an envelope")
 		}
 	})
@@ -62,4 +67,110 @@ func TestNormalisedType(t *testing.T) {
 			t.Errorf("%d: got %s, want %s", status, got, want)
 		}
 	}
+}
+
+// TestIsDocumentedEnvelope checks that only the envelope's exact shape, as
+// application/json, counts as an envelope; every near miss is replaced.
+func TestIsDocumentedEnvelope(t *testing.T) {
+	const exact = `{"Type":"InvalidMessage","Instance":"up-1","Action":"CreateManagedSession","Detail":"CustomerID unknown"}`
+	const withExtensions = `{"Type":"InvalidMessage","Instance":"up-1","Action":"a","Detail":"d","Extensions":{"Request":{"CustomerID":["too long"]},"Features":{"ManagedSessions":["disabled"]}}}`
+	for _, tc := range []struct {
+		name, contentType, body string
+		want                    bool
+	}{
+		{"exact", "application/json", exact, true},
+		{"charset utf-8", "application/json; charset=utf-8", exact, true},
+		{"charset UTF-8 upper case", "application/json; charset=UTF-8", exact, true},
+		{"with Extensions", "application/json", withExtensions, true},
+		{"empty Extensions", "application/json", `{"Type":"Forbidden","Instance":"i","Action":"a","Detail":"d","Extensions":{}}`, true},
+		{"empty Action and Detail", "application/json", `{"Type":"Unexpected","Instance":"i","Action":"","Detail":""}`, true},
+		{"every documented Type", "application/json", `{"Type":"InsufficientBalance","Instance":"i","Action":"a","Detail":"d"}`, true},
+
+		{"without Instance", "application/json", `{"Type":"InvalidMessage","Action":"a","Detail":"d"}`, false},
+		{"empty Instance", "application/json", `{"Type":"InvalidMessage","Instance":"","Action":"a","Detail":"d"}`, false},
+		{"Instance a number", "application/json", `{"Type":"InvalidMessage","Instance":7,"Action":"a","Detail":"d"}`, false},
+		{"Instance null", "application/json", `{"Type":"InvalidMessage","Instance":null,"Action":"a","Detail":"d"}`, false},
+		{"without Type", "application/json", `{"Instance":"i","Action":"a","Detail":"d"}`, false},
+		{"undocumented Type", "application/json", `{"Type":"Teapot","Instance":"i","Action":"a","Detail":"d"}`, false},
+		{"Type in another case", "application/json", `{"Type":"invalidmessage","Instance":"i","Action":"a","Detail":"d"}`, false},
+		{"Type an array", "application/json", `{"Type":["Unexpected"],"Instance":"i","Action":"a","Detail":"d"}`, false},
+		{"without Action", "application/json", `{"Type":"Unexpected","Instance":"i","Detail":"d"}`, false},
+		{"without Detail", "application/json", `{"Type":"Unexpected","Instance":"i","Action":"a"}`, false},
+		{"Detail an object", "application/json", `{"Type":"Unexpected","Instance":"i","Action":"a","Detail":{"FirstName":"Quintessa"}}`, false},
+		{"lower-case members", "application/json", `{"type":"Unexpected","instance":"u","action":"a","detail":"d"}`, false},
+		{"one lower-case member", "application/json", `{"Type":"Unexpected","instance":"u","Action":"a","Detail":"d"}`, false},
+		{"extra debug member", "application/json", `{"Type":"Unexpected","Instance":"u","Action":"a","Detail":"d","debug":{"CustomerID":"cust-4471-zebra"}}`, false},
+		{"issue's loose envelope", "application/json", `{"type":"Unexpected","instance":"u","debug":{"CustomerID":"cust-4471-zebra"}}`, false},
+		{"duplicate Type", "application/json", `{"Type":"Unexpected","Type":"Forbidden","Instance":"i","Action":"a","Detail":"d"}`, false},
+		{"duplicate Detail", "application/json", `{"Type":"Unexpected","Instance":"i","Action":"a","Detail":"d","Detail":"Quintessa"}`, false},
+		{"trailing garbage", "application/json", exact + `<html>`, false},
+		{"two objects", "application/json", exact + exact, false},
+		{"byte-order mark", "application/json", "\ufeff" + exact, false},
+		{"an array", "application/json", "[" + exact + "]", false},
+		{"Extensions a string", "application/json", `{"Type":"Unexpected","Instance":"i","Action":"a","Detail":"d","Extensions":"x"}`, false},
+		{"Extensions with another member", "application/json", `{"Type":"Unexpected","Instance":"i","Action":"a","Detail":"d","Extensions":{"Debug":{"x":["y"]}}}`, false},
+		{"Extensions.Request a list", "application/json", `{"Type":"Unexpected","Instance":"i","Action":"a","Detail":"d","Extensions":{"Request":["x"]}}`, false},
+		{"Extensions.Request reason a string", "application/json", `{"Type":"Unexpected","Instance":"i","Action":"a","Detail":"d","Extensions":{"Request":{"x":"y"}}}`, false},
+		{"Extensions.Features reason a number", "application/json", `{"Type":"Unexpected","Instance":"i","Action":"a","Detail":"d","Extensions":{"Features":{"x":[1]}}}`, false},
+		{"empty body", "application/json", ``, false},
+
+		{"text/html", "text/html", exact, false},
+		{"text/plain", "text/plain", exact, false},
+		{"no Content-Type", "", exact, false},
+		{"problem+json", "application/problem+json", exact, false},
+		{"charset latin1", "application/json; charset=iso-8859-1", exact, false},
+		{"another parameter", "application/json; profile=debug", exact, false},
+		{"unparseable", "application/json;;", exact, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var contentType []string
+			if tc.contentType != "" {
+				contentType = []string{tc.contentType}
+			}
+			if got := isDocumentedEnvelope(contentType, []byte(tc.body)); got != tc.want {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+	t.Run("repeated Content-Type", func(t *testing.T) {
+		if isDocumentedEnvelope([]string{"application/json", "text/html"}, []byte(exact)) {
+			t.Error("an answer with two Content-Types passed")
+		}
+	})
+}
+
+// hijackableRecorder is a recorder whose connection could be taken over.
+type hijackableRecorder struct {
+	*httptest.ResponseRecorder
+	hijacked bool
+}
+
+func (h *hijackableRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h.hijacked = true
+	return nil, nil, nil
+}
+
+// TestUpstreamWriterRelaysNoProtocolSwitch checks that no 1xx reaches the
+// client and that no handler behind the gateway can take the connection.
+func TestUpstreamWriterRelaysNoProtocolSwitch(t *testing.T) {
+	for _, status := range []int{http.StatusContinue, http.StatusSwitchingProtocols, http.StatusProcessing, http.StatusEarlyHints} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			rec := &hijackableRecorder{ResponseRecorder: httptest.NewRecorder()}
+			uw := newUpstreamWriter(rec)
+			uw.WriteHeader(status)
+			if uw.wroteHeader || rec.Code != http.StatusOK || rec.Result().StatusCode != http.StatusOK {
+				t.Fatalf("a %d reached the client", status)
+			}
+			if uw.switching != (status == http.StatusSwitchingProtocols) {
+				t.Errorf("switching = %v after a %d", uw.switching, status)
+			}
+		})
+	}
+	t.Run("Hijack through a ResponseController", func(t *testing.T) {
+		rec := &hijackableRecorder{ResponseRecorder: httptest.NewRecorder()}
+		uw := newUpstreamWriter(rec)
+		if _, _, err := http.NewResponseController(uw).Hijack(); !errors.Is(err, errConnectionKept) || rec.hijacked || !uw.switching {
+			t.Fatalf("err %v, hijacked %v", err, rec.hijacked)
+		}
+	})
 }
