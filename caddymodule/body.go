@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"mime"
 	"net"
 	"net/http"
 	"os"
@@ -23,14 +22,8 @@ func checkMediaType(r *http.Request) *rejection {
 	if len(values) != 1 {
 		return reject(reasonMediaType, "Content-Type must be sent exactly once, as application/json")
 	}
-	mediaType, params, err := mime.ParseMediaType(values[0])
-	if err != nil || mediaType != "application/json" {
-		return reject(reasonMediaType, "Content-Type must be application/json")
-	}
-	for name, value := range params {
-		if name != "charset" || !strings.EqualFold(value, "utf-8") {
-			return reject(reasonMediaType, "Content-Type application/json takes no parameter but charset=utf-8")
-		}
+	if !isJSONUTF8(values[0]) {
+		return reject(reasonMediaType, "Content-Type must be application/json, with no parameter but charset=utf-8")
 	}
 	for _, coding := range r.Header.Values("Content-Encoding") {
 		for c := range strings.SplitSeq(coding, ",") {

@@ -238,7 +238,8 @@ func isDocumentedEnvelope(contentType []string, body []byte) bool {
 }
 
 // isJSONUTF8 says whether a Content-Type is application/json with no
-// parameter but charset=utf-8.
+// parameter but charset=utf-8: the one media type the gateway accepts from
+// clients and passes through from the upstream as an envelope.
 func isJSONUTF8(contentType string) bool {
 	mediaType, params, err := mime.ParseMediaType(contentType)
 	if err != nil || mediaType != "application/json" {
