@@ -51,6 +51,8 @@ const (
 	reasonUpstreamTimeout  reason = "upstream_timeout"
 	reasonUpstreamError    reason = "upstream_error"
 	reasonInternal         reason = "internal_error"
+	reasonEarlyData        reason = "early_data"
+	reasonBodyLength       reason = "body_length_mismatch"
 )
 
 // Envelope Types, as the provider documents them.
@@ -108,6 +110,8 @@ var verdicts = map[reason]verdict{
 	reasonUpstreamDown:     {http.StatusBadGateway, typeUnexpected},
 	reasonUpstreamTimeout:  {http.StatusGatewayTimeout, typeUnexpected},
 	reasonInternal:         {http.StatusInternalServerError, typeUnexpected},
+	reasonEarlyData:        {http.StatusTooEarly, typeInvalidMessage},
+	reasonBodyLength:       {http.StatusBadRequest, typeInvalidMessage},
 }
 
 // rejection is a refused request: why, for the log and metrics, and what the
