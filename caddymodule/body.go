@@ -60,10 +60,6 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) (*bodyBuffer,
 		rej = reject(reasonBodyUnreadable, "the body could not be read")
 	case int64(body.buf.Len()) > g.MaxBodySize:
 		rej = reject(reasonBodyTooLarge, "the body is over the %d-byte limit", g.MaxBodySize)
-	case len(r.Trailer) > 0:
-		// Undeclared trailers after a chunked HTTP/1.1 or an HTTP/3 body
-		// appear only now; HTTP/2 drops them before any handler runs.
-		rej = reject(reasonTrailers, "requests with trailers are not accepted")
 	}
 	if rej != nil {
 		body.release()
