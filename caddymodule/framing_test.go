@@ -20,7 +20,8 @@ import (
 
 // framedRequest is a signed POST described below any client library, so
 // that its framing can be wrong: contentLength -1 sends none (a chunked body
-// over HTTP/1.1), and trailer is sent after the body without being declared.
+// over HTTP/1.1), and trailer is sent after the body, declared only if
+// extra has a trailer field.
 type framedRequest struct {
 	token         string
 	extra         [][2]string // more header fields, lower case
