@@ -57,6 +57,10 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) (*bodyBuffer,
 	switch {
 	case err != nil && (timedOut.fired() || isTimeout(err)):
 		rej = reject(reasonBodyTimeout, "the body was not complete within %s", time.Duration(g.BodyReadTimeout))
+	case r.ContentLength >= 0 && int64(body.buf.Len()) < r.ContentLength:
+		// HTTP/1.1 and HTTP/2 report a short body as a read error, HTTP/3 as
+		// a plain end of the stream: one verdict for all three.
+		rej = reject(reasonBodyLength, "the body ended after %d bytes; its Content-Length declares %d", body.buf.Len(), r.ContentLength)
 	case err != nil:
 		rej = reject(reasonBodyUnreadable, "the body could not be read")
 	case int64(body.buf.Len()) > g.MaxBodySize:

@@ -45,6 +45,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // token whenever one was parsed, so that refusals can be logged with its kid
 // and alg.
 func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *verificationKey, *bodyBuffer, *rejection) {
+	if rej := checkEarlyData(r); rej != nil {
+		return nil, nil, nil, rej
+	}
 	path, rawQuery := clientTarget(r)
 	if rej := checkPath(path); rej != nil {
 		return nil, nil, nil, rej

@@ -53,6 +53,8 @@ const (
 	reasonInternal         reason = "internal_error"
 	reasonUpgrade          reason = "upgrade"
 	reasonMethodOverride   reason = "method_override"
+	reasonEarlyData        reason = "early_data"
+	reasonBodyLength       reason = "body_length_mismatch"
 )
 
 // Envelope Types, as the provider documents them.
@@ -112,6 +114,8 @@ var verdicts = map[reason]verdict{
 	reasonInternal:         {http.StatusInternalServerError, typeUnexpected},
 	reasonUpgrade:          {http.StatusBadRequest, typeInvalidMessage},
 	reasonMethodOverride:   {http.StatusBadRequest, typeInvalidMessage},
+	reasonEarlyData:        {http.StatusTooEarly, typeInvalidMessage},
+	reasonBodyLength:       {http.StatusBadRequest, typeInvalidMessage},
 }
 
 // rejection is a refused request: why, for the log and metrics, and what the

@@ -101,3 +101,14 @@ func (g *Gateway) checkMethod(r *http.Request) *rejection {
 	}
 	return reject(reasonMethodNotAllowed, "method %s is not allowed here; use %s", clip(r.Method), g.methodSet)
 }
+
+// checkEarlyData refuses a request that arrived as TLS early data (0-RTT,
+// which Caddy accepts over HTTP/3 by default): anyone who captured those
+// packets can send them again, with no key. A 425 tells the client to retry
+// once the handshake is complete (RFC 8470).
+func checkEarlyData(r *http.Request) *rejection {
+	if r.TLS != nil && !r.TLS.HandshakeComplete {
+		return reject(reasonEarlyData, "the request arrived as TLS early data (0-RTT), which can be replayed; send it again after the handshake")
+	}
+	return nil
+}
