@@ -42,6 +42,8 @@ func (s *bodySchema) violations(root *jsonschema.ValidationError, body any) map[
 			for _, name := range k.Properties {
 				add(joinPath(at, name), "is not allowed")
 			}
+		case *datesOutOfOrder:
+			add(joinPath(at, k.later), s.reasonFor(e))
 		default:
 			add(at, s.reasonFor(e))
 		}
@@ -102,6 +104,8 @@ func (s *bodySchema) reasonFor(e *jsonschema.ValidationError) string {
 		return fmt.Sprintf("must have at most %d items", k.Want)
 	case *kind.FalseSchema:
 		return "is not allowed"
+	case *formattingCharacters, *dateOutOfRange, *datesOutOfOrder:
+		return k.LocalizedString(nil) // worded for the client already
 	}
 	return "is not valid"
 }
