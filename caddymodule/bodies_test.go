@@ -311,3 +311,33 @@ func FuzzBodyErrors(f *testing.F) {
 		}
 	})
 }
+
+// TestFieldErrorCapThroughCaddy sends a body with a fault in each of 250
+// identities: the answer lists 100 of them, says how many more there are,
+// and stays a fraction of the body's size.
+func TestFieldErrorCapThroughCaddy(t *testing.T) {
+	f := newVerdictFixture(t, "")
+	body := faultyIdentities(250)
+	resp := f.gw.post(t, testPath, f.k384.sign(t, validClaims(body), false), body)
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("got %d", resp.StatusCode)
+	}
+	env := decodedEnvelope(t, resp)
+	if env.Extensions == nil || len(env.Extensions.Request) != maxListedProperties {
+		t.Fatalf("Extensions = %+v", env.Extensions)
+	}
+	if want := "the request has 250 invalid properties: the first 100 are listed, 150 more are not"; env.Detail != want {
+		t.Errorf("Detail = %q, want %q", env.Detail, want)
+	}
+	for _, path := range []string{"Customer.Identities[0].IDType", "Customer.Identities[99].IDType"} {
+		if len(env.Extensions.Request[path]) != 1 {
+			t.Errorf("%s is not listed with its reason", path)
+		}
+	}
+	if answer, err := json.Marshal(env); err != nil || len(answer) > len(body)/2 {
+		t.Errorf("the answer is %d bytes for a body of %d", len(answer), len(body))
+	}
+	if len(f.up.received()) != 0 {
+		t.Fatal("an invalid body reached the upstream")
+	}
+}

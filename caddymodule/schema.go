@@ -192,6 +192,13 @@ func (s *bodySchema) validate(body map[string]any) *rejection {
 		return reject(reasonSchema, "the request body could not be validated")
 	}
 	fields := s.violations(verr, body)
+	if len(fields) > maxListedProperties {
+		unlisted := len(fields) - maxListedProperties
+		rej := reject(reasonSchema, "the request has %d invalid properties: the first %d are listed, %d more %s not",
+			len(fields), maxListedProperties, unlisted, plural(unlisted, "is", "are"))
+		rej.fields = firstProperties(fields, maxListedProperties)
+		return rej
+	}
 	rej := reject(reasonSchema, "the request has %d invalid %s", len(fields), plural(len(fields), "property", "properties"))
 	rej.fields = fields
 	return rej
