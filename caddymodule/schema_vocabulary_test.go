@@ -167,3 +167,30 @@ func TestFastSchemaForeignKeyword(t *testing.T) {
 		t.Fatal("a fast checker was built for a schema with a foreign keyword")
 	}
 }
+
+// TestIsPlainText holds isPlainText, word-at-a-time scan included, to a
+// rune-by-rune reading of the rule, with each tested rune at every offset
+// of strings long enough to span several words.
+func TestIsPlainText(t *testing.T) {
+	forbidden := func(r rune) bool {
+		return r <= 0x1f || r >= 0x7f && r <= 0x9f || r == 0x061c || r == 0x200e || r == 0x200f ||
+			r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069
+	}
+	runes := []rune{0x061b, 0x061c, 0x061d, 0x200d, 0x200e, 0x200f, 0x2010, 0x2029, 0x202a, 0x202e, 0x202f, 0x2065, 0x2066, 0x2069, 0x206a, 0xa0, 0xe9, 0xfeff, 0x1f600}
+	for r := rune(0); r <= 0xa0; r++ {
+		runes = append(runes, r)
+	}
+	for _, r := range runes {
+		for length := 0; length <= 24; length++ {
+			for at := 0; at <= length; at++ {
+				s := strings.Repeat("a", at) + string(r) + strings.Repeat("~", length-at)
+				if got := isPlainText(s); got == forbidden(r) {
+					t.Fatalf("isPlainText(%q) = %v", s, got)
+				}
+			}
+		}
+	}
+	if !isPlainText("") || !isPlainText(strings.Repeat(" ~", 40)) {
+		t.Fatal("plain ASCII refused")
+	}
+}
