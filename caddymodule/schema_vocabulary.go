@@ -13,8 +13,8 @@ import (
 // bodyVocabularyURL names the gateway's own keywords for body schemas.
 const bodyVocabularyURL = "https://github.com/checkoutgw/checkoutgw/vocab/body"
 
-// today stands for the current date in a dateMinimum or dateMaximum.
-const today = "today"
+// todayBound stands for the current date in a dateMinimum or dateMaximum.
+const todayBound = "today"
 
 // bodyVocabulary adds assertions JSON Schema has no keyword for (README,
 // "The body contract"):
@@ -54,7 +54,7 @@ type dateBound struct {
 }
 
 func (b dateBound) on(now func() time.Time) time.Time {
-	if b.spelt != today {
+	if b.spelt != todayBound {
 		return b.fixed
 	}
 	y, m, d := now().UTC().Date()
@@ -78,8 +78,8 @@ func compileBodyKeywords(obj map[string]any, now func() time.Time) (jsonschema.S
 		present = true
 		s, _ := v.(string)
 		fixed, isDate := parseDate(s)
-		if !isDate && s != today {
-			return nil, fmt.Errorf("%s must be a date written YYYY-MM-DD or %q", name, today)
+		if !isDate && s != todayBound {
+			return nil, fmt.Errorf("%s must be a date written YYYY-MM-DD or %q", name, todayBound)
 		}
 		*bound = dateBound{spelt: s, fixed: fixed}
 	}
@@ -241,9 +241,9 @@ func (k *dateOutOfRange) KeywordPath() []string {
 
 func (k *dateOutOfRange) LocalizedString(*message.Printer) string {
 	switch {
-	case k.bound == today && k.tooEarly:
+	case k.bound == todayBound && k.tooEarly:
 		return "must not be in the past"
-	case k.bound == today:
+	case k.bound == todayBound:
 		return "must not be in the future"
 	case k.tooEarly:
 		return "must not be before " + k.bound
