@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // bodyWith is validBody with edit applied to its decoded form.
@@ -109,6 +110,12 @@ func bodyCases() []bodyCase {
 		valid("no optional identity dates", all(drop(id0, "IssuedDate"), drop(id0, "ExpiryDate"))),
 		valid("no identities listed", set(customer, "Identities", []any{})),
 		valid("two identities", addIdentity),
+		valid("DateOfBirth 1900-01-01", set(customer, "DateOfBirth", "1900-01-01")),
+		valid("ExpiryDate the IssuedDate", set(id0, "ExpiryDate", "2019-03-01")),
+		valid("ExpiryDate early without IssuedDate", all(drop(id0, "IssuedDate"), set(id0, "ExpiryDate", "1990-01-01"))),
+		valid("IssuedDate late without ExpiryDate", all(drop(id0, "ExpiryDate"), set(id0, "IssuedDate", "2026-01-01"))),
+		valid("names in other scripts", all(set(fullName, "FirstName", "Zoë-Ångström"), set(fullName, "LastName", "عبد الله"), set(residence, "City", "東京"))),
+		valid("no-break space in a street", set(residence, "Street", "742\u00a0Evergreen")),
 	}
 	for _, idType := range []string{"DrivingLicense", "NationalIDCard", "Passport", "AddressProof", "ResidencePermit", "TaxID"} {
 		cases = append(cases, valid("IDType "+idType, set(id0, "IDType", idType)))
@@ -124,6 +131,8 @@ func bodyCases() []bodyCase {
 		issuer  = "Customer.Identities[0].IssuingCountry"
 		idType  = "Customer.Identities[0].IDType"
 		idNum   = "Customer.Identities[0].IDNumber"
+
+		noFormatting = "must not contain control or bidirectional formatting characters"
 	)
 	cases = append(cases,
 		bodyCase{name: "CustomerID missing", body: `{"Customer":null}`, want: []string{"CustomerID", "Customer"}},
@@ -207,6 +216,26 @@ func bodyCases() []bodyCase {
 		invalid("unknown properties at every level", all(set(root, "A", 1), set(customer, "B", 1), set(id0, "C", 1), set(residence, "D", 1), set(fullName, "E", 1)),
 			"is not allowed", "A", "Customer.B", "Customer.Identities[0].C", "Customer.PrimaryResidence.D", "Customer.FullName.E"),
 		invalid("two reasons for one property", set(residence, "State", ""), "must not be empty", state),
+		invalid("DateOfBirth 1899-12-31", set(customer, "DateOfBirth", "1899-12-31"), "must not be before 1900-01-01", dob),
+		invalid("DateOfBirth 9999-12-31", set(customer, "DateOfBirth", "9999-12-31"), "must not be in the future", dob),
+		invalid("ExpiryDate the day before IssuedDate", set(id0, "ExpiryDate", "2019-02-28"), "must not be before IssuedDate", "Customer.Identities[0].ExpiryDate"),
+		invalid("IssuedDate after ExpiryDate", set(id0, "IssuedDate", "2030-01-01"), "must not be before IssuedDate", "Customer.Identities[0].ExpiryDate"),
+		invalid("second identity's dates out of order", all(addIdentity, func(m map[string]any) { identity(m, 1)["ExpiryDate"] = "2000-01-01" }),
+			"must not be before IssuedDate", "Customer.Identities[1].ExpiryDate"),
+		invalid("bidi override in the middle of a FirstName", set(fullName, "FirstName", "Ann\u202eeiraM"), noFormatting, first),
+		invalid("tab in a LastName", set(fullName, "LastName", "Marsh\tbanks"), noFormatting, last),
+		invalid("NEL (U+0085) in a MiddleName", set(fullName, "MiddleName", "Q\u0085"), noFormatting, middle),
+		invalid("NUL in a CustomerID", set(root, "CustomerID", "cust\u0000"), noFormatting, "CustomerID"),
+		invalid("DEL in an IDNumber", set(id0, "IDNumber", "PZ\u007f1"), noFormatting, idNum),
+		invalid("Arabic letter mark in a City", set(residence, "City", "\u061cSpringfield"), noFormatting, "Customer.PrimaryResidence.City"),
+		invalid("left-to-right mark in a Street", set(residence, "Street", "742 Evergreen\u200e"), noFormatting, street),
+		invalid("isolate in a Street2", set(residence, "Street2", "\u2066Apt 4\u2069"), noFormatting, "Customer.PrimaryResidence.Street2"),
+		invalid("line feed in a PostCode", set(residence, "PostCode", "97\n403"), noFormatting, "Customer.PrimaryResidence.PostCode"),
+		invalid("C1 control in a State abroad", all(set(residence, "Country", "GB"), set(residence, "State", "Kent\u009b")), noFormatting, state),
+		invalid("control character and too long", set(fullName, "FirstName", n("a", 50)+"\r"), "must be at most 50 characters", first),
+		invalid("new faults beside old ones",
+			all(set(fullName, "FirstName", "\u202e"), set(customer, "DateOfBirth", "1800-01-01"), set(id0, "ExpiryDate", "2000-01-01"), set(id0, "IDType", "Visa")),
+			"", first, dob, "Customer.Identities[0].ExpiryDate", idType),
 	)
 	return cases
 }
@@ -259,7 +288,7 @@ func FuzzBodyErrors(f *testing.F) {
 	for _, tc := range bodyCases() {
 		f.Add([]byte(tc.body))
 	}
-	schema, err := loadBodySchema(defaultSchema)
+	schema, err := loadBodySchema(defaultSchema, time.Now)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -281,4 +310,34 @@ func FuzzBodyErrors(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestFieldErrorCapThroughCaddy sends a body with a fault in each of 250
+// identities: the answer lists 100 of them, says how many more there are,
+// and stays a fraction of the body's size.
+func TestFieldErrorCapThroughCaddy(t *testing.T) {
+	f := newVerdictFixture(t, "")
+	body := faultyIdentities(250)
+	resp := f.gw.post(t, testPath, f.k384.sign(t, validClaims(body), false), body)
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("got %d", resp.StatusCode)
+	}
+	env := decodedEnvelope(t, resp)
+	if env.Extensions == nil || len(env.Extensions.Request) != maxListedProperties {
+		t.Fatalf("Extensions = %+v", env.Extensions)
+	}
+	if want := "the request has 250 invalid properties: the first 100 are listed, 150 more are not"; env.Detail != want {
+		t.Errorf("Detail = %q, want %q", env.Detail, want)
+	}
+	for _, path := range []string{"Customer.Identities[0].IDType", "Customer.Identities[99].IDType"} {
+		if len(env.Extensions.Request[path]) != 1 {
+			t.Errorf("%s is not listed with its reason", path)
+		}
+	}
+	if answer, err := json.Marshal(env); err != nil || len(answer) > len(body)/2 {
+		t.Errorf("the answer is %d bytes for a body of %d", len(answer), len(body))
+	}
+	if len(f.up.received()) != 0 {
+		t.Fatal("an invalid body reached the upstream")
+	}
 }

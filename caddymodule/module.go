@@ -143,7 +143,7 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	if err := g.checkAlgorithms(); err != nil {
 		return err
 	}
-	schema, err := loadBodySchema(g.Schema)
+	schema, err := loadBodySchema(g.Schema, g.now)
 	if err != nil {
 		return fmt.Errorf("schema: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
@@ -32,8 +33,9 @@ func (noRemoteLoader) Load(url string) (any, error) {
 }
 
 // loadBodySchema compiles a built-in schema by name, or a schema file by
-// path, with format assertions on.
-func loadBodySchema(nameOrPath string) (*bodySchema, error) {
+// path, with format assertions and the gateway's vocabulary on; now is the
+// clock its "today" is read from.
+func loadBodySchema(nameOrPath string, now func() time.Time) (*bodySchema, error) {
 	data, err := schemas.Lookup(nameOrPath)
 	location := "builtin:///" + nameOrPath + ".json"
 	if errors.Is(err, schemas.ErrUnknown) {
@@ -53,10 +55,7 @@ func loadBodySchema(nameOrPath string) (*bodySchema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing %s: %w", nameOrPath, err)
 	}
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	c.AssertFormat()
-	c.UseLoader(noRemoteLoader{})
+	c := newSchemaCompiler(now)
 	compiledDoc := indexLargeEnums(c, doc)
 	if err := c.AddResource(location, compiledDoc); err != nil {
 		return nil, fmt.Errorf("adding %s: %w", nameOrPath, err)
@@ -71,6 +70,19 @@ func loadBodySchema(nameOrPath string) (*bodySchema, error) {
 		bs.fast = fast
 	}
 	return bs, nil
+}
+
+// newSchemaCompiler is a compiler for body schemas: 2020-12 unless a schema
+// says otherwise, formats and bodyVocabulary asserted, nothing loaded from
+// outside.
+func newSchemaCompiler(now func() time.Time) *jsonschema.Compiler {
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat()
+	c.RegisterVocabulary(bodyVocabulary(now))
+	c.AssertVocabs()
+	c.UseLoader(noRemoteLoader{})
+	return c
 }
 
 // largeEnumFormat prefixes the formats that stand in for long string enums.
@@ -180,6 +192,13 @@ func (s *bodySchema) validate(body map[string]any) *rejection {
 		return reject(reasonSchema, "the request body could not be validated")
 	}
 	fields := s.violations(verr, body)
+	if len(fields) > maxListedProperties {
+		unlisted := len(fields) - maxListedProperties
+		rej := reject(reasonSchema, "the request has %d invalid properties: the first %d are listed, %d more %s not",
+			len(fields), maxListedProperties, unlisted, plural(unlisted, "is", "are"))
+		rej.fields = firstProperties(fields, maxListedProperties)
+		return rej
+	}
 	rej := reject(reasonSchema, "the request has %d invalid %s", len(fields), plural(len(fields), "property", "properties"))
 	rej.fields = fields
 	return rej

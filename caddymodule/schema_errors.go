@@ -1,7 +1,9 @@
 package caddymodule
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -15,12 +17,20 @@ import (
 // ones (country codes) use the schema's x-enum-message.
 const maxListedEnum = 10
 
+// maxListedProperties bounds Extensions.Request: a body with a fault in
+// every array element would otherwise get an answer several times its size.
+const maxListedProperties = 100
+
+// maxReasons bounds the reasons given for one property: a schema may stack
+// any number of rules on one place (allOf, anyOf).
+const maxReasons = 8
+
 // violations flattens a validation error tree into Extensions.Request: each
 // offending property's dotted path mapped to every reason found for it.
 func (s *bodySchema) violations(root *jsonschema.ValidationError, body any) map[string][]string {
 	fields := make(map[string][]string)
 	add := func(path, why string) {
-		if !slices.Contains(fields[path], why) {
+		if len(fields[path]) < maxReasons && !slices.Contains(fields[path], why) {
 			fields[path] = append(fields[path], why)
 		}
 	}
@@ -42,6 +52,8 @@ func (s *bodySchema) violations(root *jsonschema.ValidationError, body any) map[
 			for _, name := range k.Properties {
 				add(joinPath(at, name), "is not allowed")
 			}
+		case *datesOutOfOrder:
+			add(joinPath(at, k.later), s.reasonFor(e))
 		default:
 			add(at, s.reasonFor(e))
 		}
@@ -102,6 +114,8 @@ func (s *bodySchema) reasonFor(e *jsonschema.ValidationError) string {
 		return fmt.Sprintf("must have at most %d items", k.Want)
 	case *kind.FalseSchema:
 		return "is not allowed"
+	case *formattingCharacters, *dateOutOfRange, *datesOutOfOrder:
+		return k.LocalizedString(nil) // worded for the client already
 	}
 	return "is not valid"
 }
@@ -190,6 +204,44 @@ func instancePath(body any, location []string) string {
 		}
 	}
 	return b.String()
+}
+
+// firstProperties keeps the first n of fields in the order comparePaths
+// gives, so that a capped answer lists the same properties every time.
+func firstProperties(fields map[string][]string, n int) map[string][]string {
+	kept := make(map[string][]string, n)
+	for _, path := range slices.SortedFunc(maps.Keys(fields), comparePaths)[:n] {
+		kept[path] = fields[path]
+	}
+	return kept
+}
+
+// comparePaths orders property paths as a reader does, runs of digits by
+// their number: Identities[2] before Identities[10].
+func comparePaths(a, b string) int {
+	for a != "" && b != "" {
+		digitsA, digitsB := leadingDigits(a), leadingDigits(b)
+		if digitsA > 0 && digitsB > 0 {
+			if c := cmp.Or(cmp.Compare(digitsA, digitsB), strings.Compare(a[:digitsA], b[:digitsB])); c != 0 {
+				return c
+			}
+			a, b = a[digitsA:], b[digitsB:]
+			continue
+		}
+		if a[0] != b[0] {
+			return cmp.Compare(a[0], b[0])
+		}
+		a, b = a[1:], b[1:]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+func leadingDigits(s string) int {
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	return n
 }
 
 func joinPath(parent, name string) string {

@@ -22,6 +22,7 @@ type fastSchema struct {
 	types      jsonTypes
 	enum       []any // strings, booleans and nulls
 	format     func(any) error
+	keywords   []fastKeyword // the gateway's own vocabulary
 	allOf      []*fastSchema
 	anyOf      []*fastSchema
 	oneOf      []*fastSchema
@@ -43,6 +44,13 @@ type fastSchema struct {
 	minLength int
 	maxLength int
 	pattern   jsonschema.Regexp
+}
+
+// fastKeyword is a compiled vocabulary keyword that can answer for itself
+// without reporting: bodyKeywords is one. Any other extension leaves the
+// schema without a fast checker.
+type fastKeyword interface {
+	accepts(v any) bool
 }
 
 // compileFastSchema builds the checker for a compiled schema, or reports
@@ -99,6 +107,14 @@ func (c *fastCompiler) compile(s *jsonschema.Schema) *fastSchema {
 	if s.Format != nil {
 		f.format = s.Format.Validate
 	}
+	for _, ext := range s.Extensions {
+		k, known := ext.(fastKeyword)
+		if !known {
+			c.ok = false
+			continue
+		}
+		f.keywords = append(f.keywords, k)
+	}
 	f.allOf, f.anyOf, f.oneOf = c.compileAll(s.AllOf), c.compileAll(s.AnyOf), c.compileAll(s.OneOf)
 	f.not = c.compile(s.Not)
 	f.ifSchema, f.thenSchema, f.elseSchema = c.compile(s.If), c.compile(s.Then), c.compile(s.Else)
@@ -143,7 +159,7 @@ func (c *fastCompiler) compileAll(list []*jsonschema.Schema) []*fastSchema {
 }
 
 // supportedByFastSchema reports whether every assertion s makes is one the
-// checker implements; annotations (title, description, examples) do not
+// checker implements (extensions aside: compile checks each); annotations (title, description, examples) do not
 // matter.
 func supportedByFastSchema(s *jsonschema.Schema) bool {
 	_, itemsList := s.Items.([]*jsonschema.Schema)
@@ -154,8 +170,7 @@ func supportedByFastSchema(s *jsonschema.Schema) bool {
 		!itemsList && s.AdditionalItems == nil && len(s.PrefixItems) == 0 &&
 		!s.UniqueItems && s.Contains == nil && s.MinContains == nil && s.MaxContains == nil &&
 		s.ContentEncoding == nil && s.ContentMediaType == nil && s.ContentSchema == nil &&
-		s.Maximum == nil && s.Minimum == nil && s.ExclusiveMaximum == nil && s.ExclusiveMinimum == nil && s.MultipleOf == nil &&
-		len(s.Extensions) == 0
+		s.Maximum == nil && s.Minimum == nil && s.ExclusiveMaximum == nil && s.ExclusiveMinimum == nil && s.MultipleOf == nil
 }
 
 // allScalarLiterals reports whether every member is a string, a boolean or
@@ -196,6 +211,11 @@ func (f *fastSchema) accepts(v any) bool {
 	}
 	if f.format != nil && f.format(v) != nil {
 		return false
+	}
+	for _, k := range f.keywords {
+		if !k.accepts(v) {
+			return false
+		}
 	}
 	switch value := v.(type) {
 	case map[string]any:

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -27,9 +28,15 @@ func agreeOn(t *testing.T, s *bodySchema, body []byte) {
 	}
 }
 
+// schemaToday is the clock the schema unit tests run on: "today" in a
+// date bound is 2026-06-15.
+var schemaToday = time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
+
+func fixedClock(at time.Time) func() time.Time { return func() time.Time { return at } }
+
 func builtinSchema(t testing.TB) *bodySchema {
 	t.Helper()
-	s, err := loadBodySchema(defaultSchema)
+	s, err := loadBodySchema(defaultSchema, fixedClock(schemaToday))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +84,9 @@ func edgeValues() []any {
 	values := []any{nil, true, false, json.Number("0"), json.Number("1.5"), map[string]any{}, []any{}, []any{"x"},
 		"US", "CA", "ON", "OR", "PR", "ZZ", "us", "Passport", "passport", "TaxID",
 		"2024-02-29", "2023-02-29", "2024-13-01", "2024-1-01", "20240229", "2024-02-29T00:00:00Z",
-		"é", "😀", "\u0000", "a\nb"}
+		"é", "😀", "\u0000", "a\nb",
+		"1899-12-31", "1900-01-01", "2019-02-28", "2019-03-01", "2029-02-28", "2029-03-01", "2026-06-15", "2026-06-16", "9999-12-31",
+		"Ann\tMarie", "a\u0085b", "a\u007fb", "\u009f", "Ann\u202eeiraM", "\u061c", "x\u200e", "x\u2069", "x\u2028", "x\ufeff"}
 	for _, n := range []int{0, 1, 2, 9, 10, 11, 20, 21, 36, 37, 50, 51, 100, 101, 200, 201} {
 		values = append(values, strings.Repeat("a", n))
 	}
@@ -155,6 +164,15 @@ func TestFastSchemaKeywords(t *testing.T) {
 		{"string lengths", `{"minLength":2,"maxLength":3}`, []string{`"a"`, `"ab"`, `"abc"`, `"abcd"`, `"éé"`, `"😀😀😀"`, `"😀😀😀😀"`, `5`}},
 		{"pattern", `{"pattern":"^[0-9]+$"}`, []string{`"123"`, `"12a"`, `""`, `12`}},
 		{"format date", `{"format":"date"}`, []string{`"2024-02-29"`, `"2023-02-29"`, `"x"`, `7`}},
+		{"plainText", `{"plainText":true}`, []string{`"Zoë"`, `""`, `"a\tb"`, `"a\u0000"`, `"\u001f"`, `"\u007f"`, `"\u0080"`, `"\u0085"`, `"\u009f"`, `"\u00a0"`,
+			`"\u061c"`, `"\u200e"`, `"\u200f"`, `"\u202a"`, `"\u202e"`, `"\u2066"`, `"\u2069"`, `"\u2029"`, `1`}},
+		{"plainText false", `{"plainText":false}`, []string{`"a\tb"`}},
+		{"date bounds", `{"dateMinimum":"1900-01-01","dateMaximum":"today"}`,
+			[]string{`"1899-12-31"`, `"1900-01-01"`, `"2026-06-15"`, `"2026-06-16"`, `"2026-02-30"`, `"x"`, `null`}},
+		{"date bounds reversed", `{"dateMinimum":"today","dateMaximum":"2030-01-01"}`, []string{`"2026-06-14"`, `"2026-06-15"`, `"2030-01-01"`, `"2030-01-02"`}},
+		{"dateOrder", `{"dateOrder":[["a","b"]]}`,
+			[]string{`{"a":"2020-01-02","b":"2020-01-01"}`, `{"a":"2020-01-01","b":"2020-01-01"}`, `{"a":"2020-01-01","b":"2020-01-02"}`,
+				`{"b":"2020-01-01"}`, `{"a":"2020-01-02","b":"2020-02-30"}`, `{"a":"2020-01-02","b":1}`, `[]`}},
 		{"object", `{"required":["a"],"properties":{"a":{"type":"string"}},"additionalProperties":false,"minProperties":1,"maxProperties":2}`,
 			[]string{`{"a":"x"}`, `{"a":1}`, `{}`, `{"b":"x"}`, `{"a":"x","b":1}`, `"not an object"`}},
 		{"additional schema", `{"properties":{"a":true},"additionalProperties":{"type":"number"}}`, []string{`{"a":"x","b":1}`, `{"b":"x"}`, `{}`}},
@@ -217,9 +235,7 @@ func compileTestSchema(t *testing.T, schema string) *jsonschema.Schema {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	c.AssertFormat()
+	c := newSchemaCompiler(fixedClock(schemaToday))
 	url := fmt.Sprintf("mem:///%s.json", strings.ReplaceAll(t.Name(), "/", "_"))
 	if err := c.AddResource(url, doc); err != nil {
 		t.Fatal(err)

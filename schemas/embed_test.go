@@ -59,3 +59,43 @@ func TestCodeLists(t *testing.T) {
 		}
 	}
 }
+
+// TestFreeTextIsPlain checks that every free-text string of the built-in
+// schema, one that is neither a code list nor a date, refuses control and
+// bidirectional formatting characters.
+func TestFreeTextIsPlain(t *testing.T) {
+	data, err := Lookup("create_managed_session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch n := v.(type) {
+		case map[string]any:
+			_, enumerated := n["enum"]
+			_, dated := n["allOf"]
+			if n["type"] == "string" && !enumerated && !dated {
+				checked++
+				if n["plainText"] != true {
+					t.Errorf("%s is free text without \"plainText\": true", path)
+				}
+			}
+			for name, item := range n {
+				walk(path+"/"+name, item)
+			}
+		case []any:
+			for _, item := range n {
+				walk(path+"/[]", item)
+			}
+		}
+	}
+	walk("#", doc)
+	if checked < 10 {
+		t.Fatalf("only %d free-text strings found", checked)
+	}
+}

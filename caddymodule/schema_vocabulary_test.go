@@ -1,0 +1,196 @@
+package caddymodule
+
+import (
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// schemaFaults validates body with s, after checking that the fast checker
+// agrees, and returns Extensions.Request (nil: accepted).
+func schemaFaults(t *testing.T, s *bodySchema, body string) map[string][]string {
+	t.Helper()
+	agreeOn(t, s, []byte(body))
+	value, err := parseStrictJSON([]byte(body), s.names)
+	must(t, err)
+	if rej := s.validate(value); rej != nil {
+		return rej.fields
+	}
+	return nil
+}
+
+// TestDateOfBirthBounds holds DateOfBirth between 1900-01-01 and today,
+// today being the UTC date of the clock at validation time.
+func TestDateOfBirthBounds(t *testing.T) {
+	const dob = "Customer.DateOfBirth"
+	at := func(s string) time.Time {
+		when, err := time.Parse(time.RFC3339, s)
+		must(t, err)
+		return when
+	}
+	tests := []struct {
+		name string
+		now  time.Time
+		date string
+		why  string // empty: accepted
+	}{
+		{"today", schemaToday, "2026-06-15", ""},
+		{"yesterday", schemaToday, "2026-06-14", ""},
+		{"tomorrow", schemaToday, "2026-06-16", "must not be in the future"},
+		{"next year", schemaToday, "2027-01-01", "must not be in the future"},
+		{"9999-12-31", schemaToday, "9999-12-31", "must not be in the future"},
+		{"1900-01-01", schemaToday, "1900-01-01", ""},
+		{"1899-12-31", schemaToday, "1899-12-31", "must not be before 1900-01-01"},
+		{"0001-01-01", schemaToday, "0001-01-01", "must not be before 1900-01-01"},
+		{"first second of the day", at("2026-06-16T00:00:00Z"), "2026-06-16", ""},
+		{"last second of the day before", at("2026-06-15T23:59:59Z"), "2026-06-16", "must not be in the future"},
+		{"UTC date when the clock's zone is behind", at("2026-06-15T23:30:00-05:00"), "2026-06-16", ""},
+		{"UTC date when the clock's zone is ahead", at("2026-06-16T00:30:00+02:00"), "2026-06-16", "must not be in the future"},
+		{"leap day today", at("2028-02-29T08:00:00Z"), "2028-02-29", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := loadBodySchema(defaultSchema, fixedClock(tc.now))
+			must(t, err)
+			got := schemaFaults(t, s, bodyWith(set(customer, "DateOfBirth", tc.date)))
+			if tc.why == "" {
+				if got != nil {
+					t.Fatalf("refused: %v", got)
+				}
+				return
+			}
+			if want := map[string][]string{dob: {tc.why}}; !maps.EqualFunc(got, want, slices.Equal) {
+				t.Fatalf("Extensions.Request = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// TestTodayIsReadAtValidation compiles the schema once and moves its clock:
+// a date refused today as in the future is accepted the next day.
+func TestTodayIsReadAtValidation(t *testing.T) {
+	now := schemaToday
+	s, err := loadBodySchema(defaultSchema, func() time.Time { return now })
+	must(t, err)
+	body := bodyWith(set(customer, "DateOfBirth", "2026-06-16"))
+	if schemaFaults(t, s, body) == nil {
+		t.Fatal("a birth date tomorrow was accepted")
+	}
+	now = now.Add(24 * time.Hour)
+	if got := schemaFaults(t, s, body); got != nil {
+		t.Fatalf("a birth date today was refused: %v", got)
+	}
+}
+
+// TestIdentityDateOrder checks ExpiryDate against IssuedDate only when both
+// are dates, and names the ExpiryDate.
+func TestIdentityDateOrder(t *testing.T) {
+	const expiry = "Customer.Identities[0].ExpiryDate"
+	s := builtinSchema(t)
+	tests := []struct {
+		name   string
+		edit   func(map[string]any)
+		faults map[string][]string // nil: accepted
+	}{
+		{"a day apart", all(set(id0, "IssuedDate", "2020-01-01"), set(id0, "ExpiryDate", "2020-01-02")), nil},
+		{"the same day", all(set(id0, "IssuedDate", "2020-01-01"), set(id0, "ExpiryDate", "2020-01-01")), nil},
+		{"a day early", all(set(id0, "IssuedDate", "2020-01-02"), set(id0, "ExpiryDate", "2020-01-01")),
+			map[string][]string{expiry: {"must not be before IssuedDate"}}},
+		{"across a leap day", all(set(id0, "IssuedDate", "2024-02-29"), set(id0, "ExpiryDate", "2024-02-28")),
+			map[string][]string{expiry: {"must not be before IssuedDate"}}},
+		{"no IssuedDate", all(drop(id0, "IssuedDate"), set(id0, "ExpiryDate", "1901-01-01")), nil},
+		{"no ExpiryDate", all(drop(id0, "ExpiryDate"), set(id0, "IssuedDate", "2099-01-01")), nil},
+		{"ExpiryDate no date", all(set(id0, "IssuedDate", "2020-01-02"), set(id0, "ExpiryDate", "2020-01-32")),
+			map[string][]string{expiry: {"must be a real calendar date written YYYY-MM-DD"}}},
+		{"IssuedDate a number", all(set(id0, "IssuedDate", 20200102), set(id0, "ExpiryDate", "2020-01-01")),
+			map[string][]string{"Customer.Identities[0].IssuedDate": {"must be a string, not number"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := schemaFaults(t, s, bodyWith(tc.edit)); !maps.EqualFunc(got, tc.faults, slices.Equal) {
+				t.Fatalf("Extensions.Request = %v, want %v", got, tc.faults)
+			}
+		})
+	}
+}
+
+// TestVocabularyKeywordErrors checks that a schema file misusing one of the
+// gateway's keywords, at any depth, does not compile.
+func TestVocabularyKeywordErrors(t *testing.T) {
+	tests := map[string]string{
+		"plainText not a boolean":     `{"plainText":"yes"}`,
+		"dateMaximum a word":          `{"properties":{"a":{"dateMaximum":"tomorrow"}}}`,
+		"dateMinimum no real date":    `{"$defs":{"d":{"dateMinimum":"2024-02-30"}},"$ref":"#/$defs/d"}`,
+		"dateMinimum a number":        `{"dateMinimum":1900}`,
+		"dateOrder not pairs":         `{"dateOrder":["a","b"]}`,
+		"dateOrder a pair of one":     `{"dateOrder":[["a"]]}`,
+		"dateOrder names not strings": `{"items":{"dateOrder":[["a",1]]}}`,
+	}
+	for name, schema := range tests {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "schema.json")
+			must(t, os.WriteFile(path, []byte(schema), 0o600))
+			if _, err := loadBodySchema(path, time.Now); err == nil {
+				t.Fatal("compiled")
+			}
+		})
+	}
+}
+
+// foreignKeyword is an extension the fast checker knows nothing about.
+type foreignKeyword struct{}
+
+func (foreignKeyword) Validate(*jsonschema.ValidatorContext, any) {}
+
+// TestFastSchemaForeignKeyword checks that a keyword of another vocabulary
+// leaves the schema without a fast checker, as an unknown standard one does.
+func TestFastSchemaForeignKeyword(t *testing.T) {
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(`{"properties":{"a":{"plainText":true,"foreign":1}}}`))
+	must(t, err)
+	c := newSchemaCompiler(time.Now)
+	c.RegisterVocabulary(&jsonschema.Vocabulary{URL: "mem:///foreign", Compile: func(_ *jsonschema.CompilerContext, obj map[string]any) (jsonschema.SchemaExt, error) {
+		if _, ok := obj["foreign"]; ok {
+			return foreignKeyword{}, nil
+		}
+		return nil, nil
+	}})
+	must(t, c.AddResource("mem:///foreign.json", doc))
+	compiled, err := c.Compile("mem:///foreign.json")
+	must(t, err)
+	if _, ok := compileFastSchema(compiled); ok {
+		t.Fatal("a fast checker was built for a schema with a foreign keyword")
+	}
+}
+
+// TestIsPlainText holds isPlainText, word-at-a-time scan included, to a
+// rune-by-rune reading of the rule, with each tested rune at every offset
+// of strings long enough to span several words.
+func TestIsPlainText(t *testing.T) {
+	forbidden := func(r rune) bool {
+		return r <= 0x1f || r >= 0x7f && r <= 0x9f || r == 0x061c || r == 0x200e || r == 0x200f ||
+			r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069
+	}
+	runes := []rune{0x061b, 0x061c, 0x061d, 0x200d, 0x200e, 0x200f, 0x2010, 0x2029, 0x202a, 0x202e, 0x202f, 0x2065, 0x2066, 0x2069, 0x206a, 0xa0, 0xe9, 0xfeff, 0x1f600}
+	for r := rune(0); r <= 0xa0; r++ {
+		runes = append(runes, r)
+	}
+	for _, r := range runes {
+		for length := 0; length <= 24; length++ {
+			for at := 0; at <= length; at++ {
+				s := strings.Repeat("a", at) + string(r) + strings.Repeat("~", length-at)
+				if got := isPlainText(s); got == forbidden(r) {
+					t.Fatalf("isPlainText(%q) = %v", s, got)
+				}
+			}
+		}
+	}
+	if !isPlainText("") || !isPlainText(strings.Repeat(" ~", 40)) {
+		t.Fatal("plain ASCII refused")
+	}
+}
