@@ -22,6 +22,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/checkoutgw/checkoutgw/keyring"
 )
 
 // Every benchmark here that costs a request reports its time as a multiple
@@ -218,19 +220,22 @@ func paddedBody(size int) string {
 func BenchmarkKeyLookup(b *testing.B) {
 	proto := newTestKey(b, "proto", "ES256")
 	for _, n := range []int{1, 100, 10_000} {
-		keys := make([]*verificationKey, n)
-		for i := range keys {
-			keys[i] = &verificationKey{kid: fmt.Sprintf("tenant-%05d", i), alg: supportedAlgorithms["ES256"], public: &proto.priv.PublicKey}
+		tenants := make([]*testKey, n)
+		for i := range tenants {
+			tenants[i] = &testKey{kid: fmt.Sprintf("tenant-%05d", i), alg: "ES256", priv: proto.priv}
 		}
-		ks, err := newKeySet(keys)
+		parsed, skipped, err := keyring.ParseJWKS(jwksJSON(b, tenants...), []string{"ES256"})
 		must(b, err)
-		g := &Gateway{}
-		g.keys.Store(ks)
-		want := keys[n/2].kid
+		if len(parsed) != n || len(skipped) != 0 {
+			b.Fatalf("%d keys parsed, %d skipped, want %d and 0", len(parsed), len(skipped), n)
+		}
+		ring, err := keyring.NewRing(parsed, []string{"ES256"}, zap.NewNop(), nil)
+		must(b, err)
+		want := tenants[n/2].kid
 		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, ok := g.lookupKid(context.Background(), want); !ok {
+				if _, ok := ring.Lookup(context.Background(), want); !ok {
 					b.Fatal("not found")
 				}
 			}

@@ -3,18 +3,17 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+
+	"github.com/checkoutgw/checkoutgw/keyring"
 )
 
 func init() {
@@ -106,11 +105,8 @@ type Gateway struct {
 	// Default: `4`
 	MaxKeyAttempts int `json:"max_key_attempts,omitempty"`
 
-	keys      atomic.Pointer[keySet]
-	fileKeys  []*verificationKey
-	sources   []*remoteKeySource
-	rebuildMu sync.Mutex
-	tenants   tenantKeys
+	ring      *keyring.Ring
+	tenants   keyring.Tenants
 	replay    replayStore
 	schema    *bodySchema
 	methodSet string // the Allow header value
@@ -211,8 +207,8 @@ func (g *Gateway) applyDefaults() {
 
 func (g *Gateway) checkAlgorithms() error {
 	for _, name := range g.Algorithms {
-		if _, ok := supportedAlgorithms[name]; !ok {
-			return fmt.Errorf("algorithms: %q is not a supported signature algorithm (supported: %s)", name, strings.Join(slices.Sorted(maps.Keys(supportedAlgorithms)), ", "))
+		if !keyring.Supported(name) {
+			return fmt.Errorf("algorithms: %q is not a supported signature algorithm (supported: %s)", name, strings.Join(keyring.SupportedNames(), ", "))
 		}
 	}
 	return nil
