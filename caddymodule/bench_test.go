@@ -24,6 +24,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/checkoutgw/checkoutgw/keyring"
+	"github.com/checkoutgw/checkoutgw/replay"
 )
 
 // Every benchmark here that costs a request reports its time as a multiple
@@ -280,14 +281,14 @@ func BenchmarkValidation(b *testing.B) {
 // BenchmarkReplayStore is the added cost per request of marking a signature
 // used, as a fraction of one ES384 verification.
 func BenchmarkReplayStore(b *testing.B) {
-	stores := map[string]func(b *testing.B) replayStore{
-		"memory": func(*testing.B) replayStore { return newMemoryStore(defaultMaxReplayEntries, time.Now) },
-		"redis": func(b *testing.B) replayStore {
+	stores := map[string]func(b *testing.B) replay.Store{
+		"memory": func(*testing.B) replay.Store { return replay.NewMemoryStore(defaultMaxReplayEntries, time.Now) },
+		"redis": func(b *testing.B) replay.Store {
 			url := os.Getenv("CHECKOUTGW_BENCH_REDIS")
 			if url == "" {
 				b.Skip("set CHECKOUTGW_BENCH_REDIS=redis://127.0.0.1:6379/0 to measure the Redis store")
 			}
-			s, err := newRedisStore(url, "bench:")
+			s, err := replay.NewRedisStore(url, "bench:")
 			must(b, err)
 			b.Cleanup(func() { _ = s.Destruct() })
 			return s
@@ -302,7 +303,7 @@ func BenchmarkReplayStore(b *testing.B) {
 			measureInVerifications(b, "ES384", func() {
 				n++
 				key := sha256.Sum256(binary.BigEndian.AppendUint64(nil, n))
-				if fresh, err := store.markUsed(ctx, key, expires); err != nil || !fresh {
+				if fresh, err := store.MarkUsed(ctx, key, expires); err != nil || !fresh {
 					b.Fatal(fresh, err)
 				}
 			})

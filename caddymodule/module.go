@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/checkoutgw/checkoutgw/keyring"
+	"github.com/checkoutgw/checkoutgw/replay"
 )
 
 func init() {
@@ -107,7 +108,7 @@ type Gateway struct {
 
 	ring      *keyring.Ring
 	tenants   keyring.Tenants
-	replay    replayStore
+	replay    replay.Store
 	schema    *bodySchema
 	methodSet string // the Allow header value
 	logger    *zap.Logger
