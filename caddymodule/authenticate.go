@@ -10,12 +10,14 @@ import (
 	"net/url"
 	"slices"
 	"time"
+
+	"github.com/checkoutgw/checkoutgw/keyring"
 )
 
 // authenticate runs every token check that needs no key (shape, header,
 // claims, binding to method, path and query) before the one that does, so a
 // forged or misdirected token never costs a signature verification.
-func (g *Gateway) authenticate(r *http.Request, path string, query url.Values) (*token, *verificationKey, *rejection) {
+func (g *Gateway) authenticate(r *http.Request, path string, query url.Values) (*token, *keyring.Key, *rejection) {
 	values := r.Header.Values(g.SignatureHeader)
 	switch {
 	case len(values) == 0:
@@ -32,7 +34,7 @@ func (g *Gateway) authenticate(r *http.Request, path string, query url.Values) (
 	if rej := g.checkAlgorithm(tok); rej != nil {
 		return tok, nil, rej
 	}
-	if g.keys.Load().size() == 0 {
+	if g.ring.Keys().Len() == 0 {
 		return tok, nil, reject(reasonNoKeys, "no signing keys are loaded yet; try again shortly")
 	}
 	candidates, rej := g.candidateKeys(r, tok)
@@ -61,27 +63,27 @@ func (g *Gateway) checkAlgorithm(tok *token) *rejection {
 // names, or for a token without kid those that serve its alg, at most
 // max_key_attempts of them, the most recently successful first. With
 // api_keys, only the keys registered for the request's X-Api-Key qualify.
-func (g *Gateway) candidateKeys(r *http.Request, tok *token) ([]*verificationKey, *rejection) {
+func (g *Gateway) candidateKeys(r *http.Request, tok *token) ([]*keyring.Key, *rejection) {
 	tenantKids, rej := g.tenantKids(r)
 	if rej != nil {
 		return nil, rej
 	}
 	if tok.kid != "" {
-		key, ok := g.lookupKid(r.Context(), tok.kid)
+		key, ok := g.ring.Lookup(r.Context(), tok.kid)
 		if !ok {
 			return nil, reject(reasonKidUnknown, "kid %q is not a known signing key", clip(tok.kid))
 		}
 		if tenantKids != nil && !slices.Contains(tenantKids, tok.kid) {
 			return nil, reject(reasonAPIKeyMismatch, "key %q is not registered for this X-Api-Key", tok.kid)
 		}
-		if key.alg.name != tok.alg {
-			return nil, reject(reasonAlgNotAllowed, "alg %s does not match key %q, which is for %s", tok.alg, tok.kid, key.alg.name)
+		if key.Alg() != tok.alg {
+			return nil, reject(reasonAlgNotAllowed, "alg %s does not match key %q, which is for %s", tok.alg, tok.kid, key.Alg())
 		}
-		return []*verificationKey{key}, nil
+		return []*keyring.Key{key}, nil
 	}
-	fitting := g.keys.Load().byAlg[tok.alg]
+	fitting := g.ring.Keys().ForAlg(tok.alg)
 	if tenantKids != nil {
-		fitting = slices.DeleteFunc(slices.Clone(fitting), func(k *verificationKey) bool { return !slices.Contains(tenantKids, k.kid) })
+		fitting = slices.DeleteFunc(slices.Clone(fitting), func(k *keyring.Key) bool { return !slices.Contains(tenantKids, k.Kid()) })
 	}
 	switch {
 	case len(fitting) == 0:
@@ -90,8 +92,8 @@ func (g *Gateway) candidateKeys(r *http.Request, tok *token) ([]*verificationKey
 		return nil, reject(reasonNoKeyVerified, "the token has no kid and %d keys serve alg %s, more than the %d that are tried; put the key's kid in the token header", len(fitting), tok.alg, g.MaxKeyAttempts)
 	}
 	ordered := slices.Clone(fitting)
-	slices.SortStableFunc(ordered, func(a, b *verificationKey) int {
-		return cmp.Compare(b.lastVerified.Load(), a.lastVerified.Load())
+	slices.SortStableFunc(ordered, func(a, b *keyring.Key) int {
+		return cmp.Compare(b.LastVerified(), a.LastVerified())
 	})
 	return ordered, nil
 }
@@ -201,13 +203,12 @@ func checkQueryBinding(c *claims, query url.Values) *rejection {
 }
 
 // verifySignature tries each candidate key; the first that verifies wins.
-func (g *Gateway) verifySignature(tok *token, candidates []*verificationKey) (*verificationKey, *rejection) {
+func (g *Gateway) verifySignature(tok *token, candidates []*keyring.Key) (*keyring.Key, *rejection) {
 	for _, key := range candidates {
 		start := time.Now()
-		err := key.alg.verify(key.public, tok.signingInput, tok.signature)
+		err := key.Verify(tok.signingInput, tok.signature)
 		g.metrics.observeVerification(time.Since(start))
 		if err == nil {
-			key.lastVerified.Store(time.Now().UnixNano())
 			return key, nil
 		}
 	}

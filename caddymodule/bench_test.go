@@ -22,6 +22,9 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/checkoutgw/checkoutgw/keyring"
+	"github.com/checkoutgw/checkoutgw/replay"
 )
 
 // Every benchmark here that costs a request reports its time as a multiple
@@ -218,19 +221,22 @@ func paddedBody(size int) string {
 func BenchmarkKeyLookup(b *testing.B) {
 	proto := newTestKey(b, "proto", "ES256")
 	for _, n := range []int{1, 100, 10_000} {
-		keys := make([]*verificationKey, n)
-		for i := range keys {
-			keys[i] = &verificationKey{kid: fmt.Sprintf("tenant-%05d", i), alg: supportedAlgorithms["ES256"], public: &proto.priv.PublicKey}
+		tenants := make([]*testKey, n)
+		for i := range tenants {
+			tenants[i] = &testKey{kid: fmt.Sprintf("tenant-%05d", i), alg: "ES256", priv: proto.priv}
 		}
-		ks, err := newKeySet(keys)
+		parsed, skipped, err := keyring.ParseJWKS(jwksJSON(b, tenants...), []string{"ES256"})
 		must(b, err)
-		g := &Gateway{}
-		g.keys.Store(ks)
-		want := keys[n/2].kid
+		if len(parsed) != n || len(skipped) != 0 {
+			b.Fatalf("%d keys parsed, %d skipped, want %d and 0", len(parsed), len(skipped), n)
+		}
+		ring, err := keyring.NewRing(parsed, []string{"ES256"}, zap.NewNop(), nil)
+		must(b, err)
+		want := tenants[n/2].kid
 		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, ok := g.lookupKid(context.Background(), want); !ok {
+				if _, ok := ring.Lookup(context.Background(), want); !ok {
 					b.Fatal("not found")
 				}
 			}
@@ -275,14 +281,14 @@ func BenchmarkValidation(b *testing.B) {
 // BenchmarkReplayStore is the added cost per request of marking a signature
 // used, as a fraction of one ES384 verification.
 func BenchmarkReplayStore(b *testing.B) {
-	stores := map[string]func(b *testing.B) replayStore{
-		"memory": func(*testing.B) replayStore { return newMemoryStore(defaultMaxReplayEntries, time.Now) },
-		"redis": func(b *testing.B) replayStore {
+	stores := map[string]func(b *testing.B) replay.Store{
+		"memory": func(*testing.B) replay.Store { return replay.NewMemoryStore(defaultMaxReplayEntries, time.Now) },
+		"redis": func(b *testing.B) replay.Store {
 			url := os.Getenv("CHECKOUTGW_BENCH_REDIS")
 			if url == "" {
 				b.Skip("set CHECKOUTGW_BENCH_REDIS=redis://127.0.0.1:6379/0 to measure the Redis store")
 			}
-			s, err := newRedisStore(url, "bench:")
+			s, err := replay.NewRedisStore(url, "bench:")
 			must(b, err)
 			b.Cleanup(func() { _ = s.Destruct() })
 			return s
@@ -297,7 +303,7 @@ func BenchmarkReplayStore(b *testing.B) {
 			measureInVerifications(b, "ES384", func() {
 				n++
 				key := sha256.Sum256(binary.BigEndian.AppendUint64(nil, n))
-				if fresh, err := store.markUsed(ctx, key, expires); err != nil || !fresh {
+				if fresh, err := store.MarkUsed(ctx, key, expires); err != nil || !fresh {
 					b.Fatal(fresh, err)
 				}
 			})

@@ -15,6 +15,8 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jwt"
+
+	"github.com/checkoutgw/checkoutgw/keyring"
 )
 
 // TestKeygenSignRoundTrip: keygen's public set is a valid gateway key set,
@@ -33,9 +35,9 @@ func TestKeygenSignRoundTrip(t *testing.T) {
 			}
 			pubData, err := os.ReadFile(pubPath)
 			must(t, err)
-			keys, skipped, err := parseJWKS(pubData, []string{alg})
-			if err != nil || len(keys) != 1 || len(skipped) != 0 {
-				t.Fatalf("keygen's set: %d keys, %v skipped, %v", len(keys), skipped, err)
+			parsed, skipped, err := keyring.ParseJWKS(pubData, []string{alg})
+			if err != nil || len(parsed) != 1 || len(skipped) != 0 {
+				t.Fatalf("keygen's set: %d keys, %v skipped, %v", len(parsed), skipped, err)
 			}
 
 			up := newUpstream(t, nil)

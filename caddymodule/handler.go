@@ -11,6 +11,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/checkoutgw/checkoutgw/keyring"
 )
 
 // Placeholders set for handle_errors blocks and access logs.
@@ -44,7 +46,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // judge runs the verdict table of SPEC section 3 in order. It returns the
 // token whenever one was parsed, so that refusals can be logged with its kid
 // and alg.
-func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *verificationKey, *bodyBuffer, *rejection) {
+func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *keyring.Key, *bodyBuffer, *rejection) {
 	if rej := checkEarlyData(r); rej != nil {
 		return nil, nil, nil, rej
 	}
@@ -104,15 +106,15 @@ func (g *Gateway) checkBody(r *http.Request, tok *token, body []byte) *rejection
 // tells the upstream which key signed it. What comes back is streamed if it
 // succeeded; an error answer reaches the client only as an envelope, and a
 // protocol switch not at all.
-func (g *Gateway) forward(uw *upstreamWriter, r *http.Request, next caddyhttp.Handler, body *bodyBuffer, key *verificationKey) error {
+func (g *Gateway) forward(uw *upstreamWriter, r *http.Request, next caddyhttp.Handler, body *bodyBuffer, key *keyring.Key) error {
 	size := len(body.bytes())
 	r.Body = body.reader()
 	r.GetBody = func() (io.ReadCloser, error) { return body.reader(), nil }
 	r.ContentLength = int64(size)
 	r.TransferEncoding = nil
 	r.Header.Set("Content-Length", strconv.Itoa(size))
-	r.Header.Set(keyIDHeader, key.kid)
-	setPlaceholder(r, placeholderKid, key.kid)
+	r.Header.Set(keyIDHeader, key.Kid())
+	setPlaceholder(r, placeholderKid, key.Kid())
 
 	w := uw.ResponseWriterWrapper.ResponseWriter
 	uw.noteCallerHeaders()

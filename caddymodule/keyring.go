@@ -1,44 +1,63 @@
 package caddymodule
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
+	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
+
+	"github.com/checkoutgw/checkoutgw/keyring"
 )
 
-// loadKeyFiles reads every jwks_file. Skipped keys are logged by kid and
-// reason so an operator can see why a key is not trusted.
+// remoteSources holds one key source per URL, shared by every handler and
+// config that names it and stopped when the last of them is cleaned up.
+var remoteSources = caddy.NewUsagePool()
+
+// JWKSURL is a remote JWK set, fetched in the background and refreshed.
+type JWKSURL struct {
+	// The URL of the JWK set: https, or http to a loopback address.
+	URL string `json:"url"`
+
+	// How often the set is fetched again. A Cache-Control max-age can
+	// shorten it, never lengthen it. Default: `15m`
+	Refresh caddy.Duration `json:"refresh,omitempty"`
+
+	// How long one fetch may take, redirects and body included.
+	// Default: `5s`
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+}
+
+// loadKeyFiles reads every jwks_file into the handler's key ring. Skipped
+// keys are logged by kid and reason so an operator can see why a key is
+// not trusted.
 func (g *Gateway) loadKeyFiles() error {
-	var all []*verificationKey
+	var all []*keyring.Key
 	for _, path := range g.JWKSFiles {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return fmt.Errorf("jwks_file %s: %w", path, err)
 		}
-		keys, skipped, err := parseJWKS(data, g.Algorithms)
+		fileKeys, skipped, err := keyring.ParseJWKS(data, g.Algorithms)
 		if err != nil {
 			return fmt.Errorf("jwks_file %s: %w", path, err)
 		}
 		for _, s := range skipped {
-			g.logger.Warn("signing key left out", zap.String("source", path), zap.Int("index", s.index), zap.String("kid", s.kid), zap.String("why", s.why))
+			g.logger.Warn("signing key left out", zap.String("source", path), zap.Int("index", s.Index), zap.String("kid", s.Kid), zap.String("why", s.Why))
 		}
-		if len(keys) == 0 {
+		if len(fileKeys) == 0 {
 			return fmt.Errorf("jwks_file %s: no usable signing key for algorithms %s", path, strings.Join(g.Algorithms, ", "))
 		}
-		all = append(all, keys...)
+		all = append(all, fileKeys...)
 	}
-	if _, err := newKeySet(all); err != nil {
+	ring, err := keyring.NewRing(all, g.Algorithms, g.logger, g.metrics)
+	if err != nil {
 		return fmt.Errorf("jwks_file: %w", err)
 	}
-	g.fileKeys = all
+	g.ring = ring
 	return nil
 }
 
@@ -46,120 +65,47 @@ func (g *Gateway) loadKeyFiles() error {
 // wait for any fetch: until a first set arrives, requests get 503.
 func (g *Gateway) startKeySources() error {
 	for _, u := range g.JWKSURLs {
-		if err := checkJWKSURL(u.URL); err != nil {
+		if err := keyring.CheckURL(u.URL); err != nil {
 			return fmt.Errorf("jwks_url: %w", err)
 		}
 	}
 	for _, u := range g.JWKSURLs {
-		src, err := acquireRemoteSource(u, g, g.rebuildKeys)
+		value, _, err := remoteSources.LoadOrNew(u.URL, func() (caddy.Destructor, error) {
+			return keyring.NewSource(u.URL, time.Duration(u.Refresh), time.Duration(u.Timeout)), nil
+		})
 		if err != nil {
-			return fmt.Errorf("jwks_url %s: %w", loggableURL(u.URL), err)
+			return fmt.Errorf("jwks_url %s: %w", keyring.LoggableURL(u.URL), err)
 		}
-		// Under the lock: a source may already call rebuildKeys.
-		g.rebuildMu.Lock()
-		g.sources = append(g.sources, src)
-		g.rebuildMu.Unlock()
+		src := value.(*keyring.Source)
+		g.ring.Add(src)
+		src.Start()
 	}
-	g.rebuildKeys()
+	g.ring.Rebuild()
 	return nil
 }
 
-// rebuildKeys assembles the trusted set from the files and each source's
-// last good keys, keeping only keys for this handler's algorithms. A remote
-// key whose kid is already taken is left out: files win, then sources in
-// configuration order.
-func (g *Gateway) rebuildKeys() {
-	g.rebuildMu.Lock()
-	defer g.rebuildMu.Unlock()
-	keys := slices.Clone(g.fileKeys)
-	taken := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		taken[k.kid] = true
-	}
-	remote := 0
-	for _, src := range g.sources {
-		for _, k := range src.current() {
-			switch {
-			case !slices.Contains(g.Algorithms, k.alg.name):
-			case taken[k.kid]:
-				g.logger.Warn("signing key left out", zap.String("source", loggableURL(src.url)), zap.String("kid", k.kid), zap.String("why", "another source already has this kid"))
-			default:
-				taken[k.kid] = true
-				keys = append(keys, k)
-				remote++
-			}
-		}
-	}
-	ks, err := newKeySet(keys)
-	if err != nil {
-		// Cannot happen: kids were made unique above.
-		g.logger.Error("assembling keys", zap.Error(err))
+// stopKeySources leaves the shared refreshers, which stop when no config
+// uses them any more; it is safe after a failed Provision.
+func (g *Gateway) stopKeySources() {
+	if g.ring == nil {
 		return
 	}
-	g.keys.Store(ks)
-	g.metrics.setKeysLoaded("file", len(g.fileKeys))
-	g.metrics.setKeysLoaded("url", remote)
-}
-
-// lookupKid finds a key by kid. An unknown kid asks each remote source for
-// one refresh (rate limited, shared by concurrent callers) before it is
-// judged unknown, so a rotated-in key works on its first request.
-func (g *Gateway) lookupKid(ctx context.Context, kid string) (*verificationKey, bool) {
-	if key, ok := g.keys.Load().byKid[kid]; ok {
-		return key, true
-	}
-	g.rebuildMu.Lock()
-	sources := g.sources
-	g.rebuildMu.Unlock()
-	if len(sources) == 0 {
-		return nil, false
-	}
-	for _, src := range sources {
-		src.refreshForUnknownKid(ctx)
-	}
-	key, ok := g.keys.Load().byKid[kid]
-	return key, ok
-}
-
-// stopKeySources leaves the shared refreshers; it is safe after a failed
-// Provision.
-func (g *Gateway) stopKeySources() {
-	g.rebuildMu.Lock()
-	sources := g.sources
-	g.sources = nil
-	g.rebuildMu.Unlock()
-	for _, src := range sources {
-		releaseRemoteSource(src, g)
+	for _, src := range g.ring.Detach() {
+		_, _ = remoteSources.Delete(src.URL())
 	}
 }
 
-// tenantKeys maps the hex SHA-256 of an API key to the kids registered for
-// it. The file holds hashes only, never API keys.
-type tenantKeys map[string][]string
-
-func loadTenantKeys(path string) (tenantKeys, error) {
+// loadTenantKeys reads the api_keys file of API key hashes and their kids.
+func loadTenantKeys(path string) (keyring.Tenants, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("api_keys: %w", err)
 	}
-	var tenants tenantKeys
-	if err := json.Unmarshal(data, &tenants); err != nil {
-		return nil, fmt.Errorf("api_keys %s: not a JSON object of hash to kids: %w", path, err)
-	}
-	for hash, kids := range tenants {
-		if len(hash) != sha256.Size*2 || strings.ToLower(hash) != hash || !isHex(hash) {
-			return nil, fmt.Errorf("api_keys %s: every name must be the lowercase hex SHA-256 of an API key (64 characters)", path)
-		}
-		if len(kids) == 0 || slices.Contains(kids, "") {
-			return nil, fmt.Errorf("api_keys %s: every API key hash needs at least one kid", path)
-		}
+	tenants, err := keyring.ParseTenants(data)
+	if err != nil {
+		return nil, fmt.Errorf("api_keys %s: %w", path, err)
 	}
 	return tenants, nil
-}
-
-func isHex(s string) bool {
-	_, err := hex.DecodeString(s)
-	return err == nil
 }
 
 // tenantKids returns the kids that may sign for the request's X-Api-Key, or
@@ -175,8 +121,7 @@ func (g *Gateway) tenantKids(r *http.Request) ([]string, *rejection) {
 	case len(values) > 1:
 		return nil, reject(reasonAPIKey, "the X-Api-Key header is repeated")
 	}
-	sum := sha256.Sum256([]byte(values[0]))
-	kids, ok := g.tenants[hex.EncodeToString(sum[:])]
+	kids, ok := g.tenants.Kids(values[0])
 	if !ok {
 		return nil, reject(reasonAPIKey, "the X-Api-Key is not registered")
 	}

@@ -103,7 +103,8 @@ func (m *gatewayMetrics) countNormalised(status int) {
 	m.upstreamNormalised.WithLabelValues(class).Inc()
 }
 
-func (m *gatewayMetrics) countKeyRefresh(ok bool) {
+// CountKeyRefresh implements keyring.Metrics.
+func (m *gatewayMetrics) CountKeyRefresh(ok bool) {
 	if m == nil {
 		return
 	}
@@ -114,7 +115,8 @@ func (m *gatewayMetrics) countKeyRefresh(ok bool) {
 	m.keyRefreshes.WithLabelValues(result).Inc()
 }
 
-func (m *gatewayMetrics) setKeysLoaded(source string, n int) {
+// SetKeysLoaded implements keyring.Metrics.
+func (m *gatewayMetrics) SetKeysLoaded(source string, n int) {
 	if m == nil {
 		return
 	}

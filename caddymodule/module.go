@@ -3,18 +3,18 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
+
+	"github.com/checkoutgw/checkoutgw/keyring"
+	"github.com/checkoutgw/checkoutgw/replay"
 )
 
 func init() {
@@ -106,12 +106,9 @@ type Gateway struct {
 	// Default: `4`
 	MaxKeyAttempts int `json:"max_key_attempts,omitempty"`
 
-	keys      atomic.Pointer[keySet]
-	fileKeys  []*verificationKey
-	sources   []*remoteKeySource
-	rebuildMu sync.Mutex
-	tenants   tenantKeys
-	replay    replayStore
+	ring      *keyring.Ring
+	tenants   keyring.Tenants
+	replay    replay.Store
 	schema    *bodySchema
 	methodSet string // the Allow header value
 	logger    *zap.Logger
@@ -212,8 +209,8 @@ func (g *Gateway) applyDefaults() {
 
 func (g *Gateway) checkAlgorithms() error {
 	for _, name := range g.Algorithms {
-		if _, ok := supportedAlgorithms[name]; !ok {
-			return fmt.Errorf("algorithms: %q is not a supported signature algorithm (supported: %s)", name, strings.Join(slices.Sorted(maps.Keys(supportedAlgorithms)), ", "))
+		if !keyring.Supported(name) {
+			return fmt.Errorf("algorithms: %q is not a supported signature algorithm (supported: %s)", name, strings.Join(keyring.SupportedNames(), ", "))
 		}
 	}
 	return nil

@@ -1,21 +1,22 @@
 package caddymodule
 
 import (
-	"container/heap"
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
+
+	"github.com/checkoutgw/checkoutgw/replay"
 )
 
-// defaultMaxReplayEntries bounds the memory store.
-const defaultMaxReplayEntries = 1_000_000
+// Defaults of the replay_protection options.
+const (
+	defaultMaxReplayEntries = 1_000_000
+	defaultReplayKeyPrefix  = "checkoutgw:replay:"
+)
 
 // ReplayProtection makes each request signature usable once while it is
 // valid. Off unless configured.
@@ -39,31 +40,6 @@ type ReplayProtection struct {
 	// the request with 503 (no signature can be replayed), `open` lets it
 	// through unchecked (availability first). Default: `closed`
 	OnError string `json:"on_error,omitempty"`
-}
-
-// replayStore remembers used signatures until they expire. markUsed
-// reports whether the signature was new, atomically: of two racing copies
-// only one can see true.
-type replayStore interface {
-	markUsed(ctx context.Context, key [sha256.Size]byte, expires time.Time) (bool, error)
-}
-
-// errReplayStoreFull is the memory store refusing to forget live entries.
-var errReplayStoreFull = errors.New("the replay store is full")
-
-// replayKey identifies a signed request by its decoded header and payload,
-// not by the token text: an ECDSA signature can be re-encoded (s replaced by
-// n - s) into another valid one, and that variant is the same request.
-func replayKey(tok *token) [sha256.Size]byte {
-	h := sha256.New()
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(tok.header)))
-	h.Write(n[:])
-	h.Write(tok.header)
-	h.Write(tok.payload)
-	var key [sha256.Size]byte
-	h.Sum(key[:0])
-	return key
 }
 
 // startReplayProtection checks the replay options and joins the shared store.
@@ -110,9 +86,9 @@ func (g *Gateway) checkReplay(ctx context.Context, tok *token) *rejection {
 		return nil
 	}
 	expires := time.Unix(0, int64(tok.claims.expiresAt*1e9)).Add(time.Duration(g.ClockSkew))
-	fresh, err := g.replay.markUsed(ctx, replayKey(tok), expires)
+	fresh, err := g.replay.MarkUsed(ctx, replay.KeyFor(tok.header, tok.payload), expires)
 	switch {
-	case errors.Is(err, errReplayStoreFull):
+	case errors.Is(err, replay.ErrFull):
 		return reject(reasonReplayStoreFull, "the gateway cannot accept new signatures right now; try again shortly")
 	case err != nil && g.ReplayProtection.OnError == "open":
 		g.logger.Warn("replay store unavailable; letting the request through unchecked (on_error open)", zap.Error(err))
@@ -136,80 +112,19 @@ func (rp *ReplayProtection) poolKey() string {
 	return fmt.Sprintf("memory %d", rp.MaxEntries)
 }
 
-func (rp *ReplayProtection) acquire() (replayStore, error) {
+func (rp *ReplayProtection) acquire() (replay.Store, error) {
 	value, _, err := replayStores.LoadOrNew(rp.poolKey(), func() (caddy.Destructor, error) {
 		if rp.Store == "redis" {
-			return newRedisStore(rp.RedisURL, rp.KeyPrefix)
+			return replay.NewRedisStore(rp.RedisURL, rp.KeyPrefix)
 		}
-		return newMemoryStore(rp.MaxEntries, time.Now), nil
+		return replay.NewMemoryStore(rp.MaxEntries, time.Now), nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return value.(replayStore), nil
+	return value.(replay.Store), nil
 }
 
 func (rp *ReplayProtection) release() {
 	_, _ = replayStores.Delete(rp.poolKey())
-}
-
-// memoryStore is a bounded set of live signature keys. A min-heap by expiry
-// lets every insert drop what has expired in O(log n) each.
-type memoryStore struct {
-	mu       sync.Mutex
-	max      int
-	now      func() time.Time
-	live     map[[sha256.Size]byte]time.Time
-	byExpiry expiryHeap
-}
-
-func newMemoryStore(max int, now func() time.Time) *memoryStore {
-	return &memoryStore{max: max, now: now, live: make(map[[sha256.Size]byte]time.Time)}
-}
-
-func (m *memoryStore) markUsed(_ context.Context, key [sha256.Size]byte, expires time.Time) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	now := m.now()
-	for len(m.byExpiry) > 0 && !m.byExpiry[0].expires.After(now) {
-		gone := heap.Pop(&m.byExpiry).(expiryEntry)
-		if m.live[gone.key] == gone.expires {
-			delete(m.live, gone.key)
-		}
-	}
-	if until, seen := m.live[key]; seen && until.After(now) {
-		return false, nil
-	}
-	if len(m.live) >= m.max {
-		return false, errReplayStoreFull
-	}
-	m.live[key] = expires
-	heap.Push(&m.byExpiry, expiryEntry{key: key, expires: expires})
-	return true, nil
-}
-
-// Destruct drops the entries; the pool calls it when no config uses it.
-func (m *memoryStore) Destruct() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.live, m.byExpiry = nil, nil
-	return nil
-}
-
-type expiryEntry struct {
-	key     [sha256.Size]byte
-	expires time.Time
-}
-
-type expiryHeap []expiryEntry
-
-func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].expires.Before(h[j].expires) }
-func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiryEntry)) }
-func (h *expiryHeap) Pop() any {
-	old := *h
-	last := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return last
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
+
+	"github.com/checkoutgw/checkoutgw/keyring"
 )
 
 // signedLifetime is how long a token made by `caddy checkout sign` lives:
@@ -38,7 +40,7 @@ func loadSigningKey(data []byte) (jwk.Key, jwa.SignatureAlgorithm, error) {
 		Crv() (jwa.EllipticCurveAlgorithm, bool)
 	}); ok {
 		if c, ok := crv.Crv(); ok {
-			if name, fixed := curveAlgorithms[c.String()]; fixed {
+			if name, fixed := keyring.CurveAlgorithm(c.String()); fixed {
 				alg, _ := jwa.LookupSignatureAlgorithm(name)
 				return key, alg, nil
 			}

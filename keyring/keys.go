@@ -1,4 +1,4 @@
-package caddymodule
+package keyring
 
 import (
 	"crypto"
@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
 )
@@ -17,9 +18,9 @@ import (
 // minRSABits is the smallest RSA modulus accepted for a signing key.
 const minRSABits = 2048
 
-// verificationKey is one trusted public key, ready to verify: its algorithm
-// is fixed by the key itself, never taken from a token.
-type verificationKey struct {
+// Key is one trusted public key, ready to verify: its algorithm is fixed by
+// the key itself, never taken from a token.
+type Key struct {
 	kid    string
 	alg    *algorithm
 	public crypto.PublicKey
@@ -28,15 +29,37 @@ type verificationKey struct {
 	lastVerified atomic.Int64
 }
 
-// keySet is an immutable view of every trusted key, swapped whole when a
-// source changes. Lookup by kid is a map access whatever the set's size.
-type keySet struct {
-	byKid map[string]*verificationKey
-	byAlg map[string][]*verificationKey
+// Kid is the key's id.
+func (k *Key) Kid() string { return k.kid }
+
+// Alg is the one algorithm the key verifies.
+func (k *Key) Alg() string { return k.alg.name }
+
+// Verify checks signature over signingInput and, when it verifies, records
+// the time for LastVerified.
+func (k *Key) Verify(signingInput, signature []byte) error {
+	if err := k.alg.verify(k.public, signingInput, signature); err != nil {
+		return err
+	}
+	k.lastVerified.Store(time.Now().UnixNano())
+	return nil
 }
 
-func newKeySet(keys []*verificationKey) (*keySet, error) {
-	ks := &keySet{byKid: make(map[string]*verificationKey, len(keys)), byAlg: make(map[string][]*verificationKey)}
+// LastVerified is when the key last verified a signature, in Unix
+// nanoseconds; zero if never.
+func (k *Key) LastVerified() int64 { return k.lastVerified.Load() }
+
+// Set is an immutable view of every trusted key, swapped whole when a
+// source changes. Lookup by kid is a map access whatever the set's size.
+type Set struct {
+	byKid map[string]*Key
+	byAlg map[string][]*Key
+}
+
+// NewSet indexes keys by kid and by algorithm; two keys with one kid are
+// an error.
+func NewSet(keys []*Key) (*Set, error) {
+	ks := &Set{byKid: make(map[string]*Key, len(keys)), byAlg: make(map[string][]*Key)}
 	for _, k := range keys {
 		if _, dup := ks.byKid[k.kid]; dup {
 			return nil, fmt.Errorf("two keys have kid %q", k.kid)
@@ -47,25 +70,44 @@ func newKeySet(keys []*verificationKey) (*keySet, error) {
 	return ks, nil
 }
 
-func (ks *keySet) size() int {
+// Len is the number of keys; a nil set has none.
+func (ks *Set) Len() int {
 	if ks == nil {
 		return 0
 	}
 	return len(ks.byKid)
 }
 
-// skippedKey records a key left out of a set and why, for the log. It names
-// the key by kid or position only, never by its material.
-type skippedKey struct {
-	index int
-	kid   string
-	why   string
+// ByKid finds the key with kid.
+func (ks *Set) ByKid(kid string) (*Key, bool) {
+	if ks == nil {
+		return nil, false
+	}
+	k, ok := ks.byKid[kid]
+	return k, ok
 }
 
-// parseJWKS reads a JWK set key by key: a key that cannot serve one of the
+// ForAlg lists the keys that verify alg. The slice is shared: clone it
+// before changing it.
+func (ks *Set) ForAlg(alg string) []*Key {
+	if ks == nil {
+		return nil
+	}
+	return ks.byAlg[alg]
+}
+
+// Skipped records a key left out of a set and why, for the log. It names
+// the key by kid or position only, never by its material.
+type Skipped struct {
+	Index int
+	Kid   string
+	Why   string
+}
+
+// ParseJWKS reads a JWK set key by key: a key that cannot serve one of the
 // allowed algorithms is skipped, not fatal. An error means the document
 // itself is unusable.
-func parseJWKS(data []byte, allowed []string) ([]*verificationKey, []skippedKey, error) {
+func ParseJWKS(data []byte, allowed []string) ([]*Key, []Skipped, error) {
 	var doc struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
@@ -75,12 +117,12 @@ func parseJWKS(data []byte, allowed []string) ([]*verificationKey, []skippedKey,
 	if doc.Keys == nil {
 		return nil, nil, errors.New("parsing JWK set: no \"keys\" array")
 	}
-	var keys []*verificationKey
-	var skipped []skippedKey
+	var keys []*Key
+	var skipped []Skipped
 	for i, raw := range doc.Keys {
-		k, kid, err := parseVerificationKey(raw, allowed)
+		k, kid, err := parseKey(raw, allowed)
 		if err != nil {
-			skipped = append(skipped, skippedKey{index: i, kid: kid, why: err.Error()})
+			skipped = append(skipped, Skipped{Index: i, Kid: kid, Why: err.Error()})
 			continue
 		}
 		keys = append(keys, k)
@@ -88,9 +130,9 @@ func parseJWKS(data []byte, allowed []string) ([]*verificationKey, []skippedKey,
 	return keys, skipped, nil
 }
 
-// parseVerificationKey turns one JWK into a verification key, or says why it
-// cannot be one. The returned kid is for logging even on error.
-func parseVerificationKey(raw []byte, allowed []string) (*verificationKey, string, error) {
+// parseKey turns one JWK into a verification key, or says why it cannot be
+// one. The returned kid is for logging even on error.
+func parseKey(raw []byte, allowed []string) (*Key, string, error) {
 	var named struct {
 		Kid string `json:"kid"`
 	}
@@ -141,7 +183,7 @@ func parseVerificationKey(raw []byte, allowed []string) (*verificationKey, strin
 	if !slices.Contains(allowed, algName) {
 		return nil, kid, fmt.Errorf("alg %s is not among the allowed algorithms", algName)
 	}
-	return &verificationKey{kid: kid, alg: alg, public: public}, kid, nil
+	return &Key{kid: kid, alg: alg, public: public}, kid, nil
 }
 
 // keyCurve names an EC or OKP key's curve and the one algorithm it fixes, and

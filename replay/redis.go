@@ -1,4 +1,4 @@
-package caddymodule
+package replay
 
 import (
 	"context"
@@ -18,16 +18,16 @@ const (
 	redisPoolSize    = 64
 )
 
-const defaultReplayKeyPrefix = "checkoutgw:replay:"
-
-// redisStore remembers used signatures in Redis, shared by every gateway
+// RedisStore remembers used signatures in Redis, shared by every gateway
 // that names the same server, with SET NX and an expiry: one atomic step.
-type redisStore struct {
+type RedisStore struct {
 	client *redis.Client
 	prefix string
 }
 
-func newRedisStore(rawURL, prefix string) (*redisStore, error) {
+// NewRedisStore connects lazily to the Redis at rawURL; every key it writes
+// starts with prefix.
+func NewRedisStore(rawURL, prefix string) (*RedisStore, error) {
 	opts, err := redis.ParseURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("redis URL: %w", err)
@@ -37,10 +37,11 @@ func newRedisStore(rawURL, prefix string) (*redisStore, error) {
 	opts.WriteTimeout = redisIOTimeout
 	opts.PoolSize = redisPoolSize
 	opts.MaxRetries = 1
-	return &redisStore{client: redis.NewClient(opts), prefix: prefix}, nil
+	return &RedisStore{client: redis.NewClient(opts), prefix: prefix}, nil
 }
 
-func (s *redisStore) markUsed(ctx context.Context, key [sha256.Size]byte, expires time.Time) (bool, error) {
+// MarkUsed implements Store; the entry lives until expires.
+func (s *RedisStore) MarkUsed(ctx context.Context, key [sha256.Size]byte, expires time.Time) (bool, error) {
 	ttl := time.Until(expires)
 	if ttl < time.Millisecond {
 		ttl = time.Millisecond
@@ -52,8 +53,8 @@ func (s *redisStore) markUsed(ctx context.Context, key [sha256.Size]byte, expire
 	return ok, nil
 }
 
-// Destruct closes the connection pool; the pool calls it when no config
-// uses this Redis any more.
-func (s *redisStore) Destruct() error {
+// Destruct closes the connection pool, when the last user of a shared
+// store is gone.
+func (s *RedisStore) Destruct() error {
 	return s.client.Close()
 }

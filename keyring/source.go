@@ -1,4 +1,4 @@
-package caddymodule
+package keyring
 
 import (
 	"context"
@@ -16,13 +16,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 )
 
 // Bounds on fetching remote key sets.
 const (
-	defaultJWKSRefresh   = 15 * time.Minute
+	defaultRefresh       = 15 * time.Minute
 	defaultFetchTimeout  = 5 * time.Second
 	maxJWKSBody          = 1 << 20
 	maxAgeFloor          = 10 * time.Second // Cache-Control never makes fetching hotter than this
@@ -32,28 +31,11 @@ const (
 	maxRedirects         = 3
 )
 
-// remoteSources holds one key source per URL, shared by every handler and
-// config that names it and stopped when the last of them is cleaned up.
-var remoteSources = caddy.NewUsagePool()
-
-// JWKSURL is a remote JWK set, fetched in the background and refreshed.
-type JWKSURL struct {
-	// The URL of the JWK set: https, or http to a loopback address.
-	URL string `json:"url"`
-
-	// How often the set is fetched again. A Cache-Control max-age can
-	// shorten it, never lengthen it. Default: `15m`
-	Refresh caddy.Duration `json:"refresh,omitempty"`
-
-	// How long one fetch may take, redirects and body included.
-	// Default: `5s`
-	Timeout caddy.Duration `json:"timeout,omitempty"`
-}
-
-// remoteKeySource fetches one URL's key set in the background and keeps the
-// last good one through failures. It never fetches on a request's behalf
-// except once, rate limited and single-flight, for an unknown kid.
-type remoteKeySource struct {
+// Source fetches one URL's key set in the background and keeps the last
+// good one through failures. It never fetches on a request's behalf except
+// once, rate limited and single-flight, for an unknown kid. One source may
+// serve several rings; it reports to the logger and metrics of the newest.
+type Source struct {
 	url       string
 	refresh   time.Duration
 	client    *http.Client
@@ -62,96 +44,84 @@ type remoteKeySource struct {
 	startOnce sync.Once
 	done      chan struct{}
 
-	keys      atomic.Pointer[[]*verificationKey] // last good set, nil before the first
-	wake      chan struct{}                      // asks the loop for a fetch now
-	lastForce atomic.Int64                       // unix nanos of the last unknown-kid refresh
+	keys      atomic.Pointer[[]*Key] // last good set, nil before the first
+	wake      chan struct{}          // asks the loop for a fetch now
+	lastForce atomic.Int64           // unix nanos of the last unknown-kid refresh
 
 	mu          sync.Mutex
 	pending     chan struct{} // closed when the fetch serving a forced refresh ends
-	subscribers map[*Gateway]func()
+	subscribers map[*Ring]func()
 	logger      *zap.Logger
-	metrics     *gatewayMetrics
+	metrics     Metrics
 }
 
-// acquireRemoteSource returns the shared source for u, subscribes g to its
-// changes, and starts its refresher if no handler had yet. The caller must
-// release it with releaseRemoteSource in Cleanup.
-func acquireRemoteSource(u JWKSURL, g *Gateway, changed func()) (*remoteKeySource, error) {
-	refresh, timeout := time.Duration(u.Refresh), time.Duration(u.Timeout)
+// NewSource makes a source for rawURL that is not yet fetching. A zero
+// refresh or timeout takes the default: 15 minutes, 5 seconds.
+func NewSource(rawURL string, refresh, timeout time.Duration) *Source {
 	if refresh == 0 {
-		refresh = defaultJWKSRefresh
+		refresh = defaultRefresh
 	}
 	if timeout == 0 {
 		timeout = defaultFetchTimeout
 	}
-	value, _, err := remoteSources.LoadOrNew(u.URL, func() (caddy.Destructor, error) {
-		return newRemoteSource(u.URL, refresh, timeout), nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	s := value.(*remoteKeySource)
-	s.subscribe(g, changed)
-	s.startOnce.Do(func() { go s.run(s.ctx) })
-	return s, nil
-}
-
-// releaseRemoteSource undoes acquireRemoteSource; the last release stops
-// the refresher.
-func releaseRemoteSource(s *remoteKeySource, g *Gateway) {
-	s.unsubscribe(g)
-	_, _ = remoteSources.Delete(s.url)
-}
-
-func newRemoteSource(rawURL string, refresh, timeout time.Duration) *remoteKeySource {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &remoteKeySource{
+	s := &Source{
 		url:         rawURL,
 		refresh:     refresh,
 		ctx:         ctx,
 		cancel:      cancel,
 		done:        make(chan struct{}),
 		wake:        make(chan struct{}, 1),
-		subscribers: make(map[*Gateway]func()),
+		subscribers: make(map[*Ring]func()),
 		logger:      zap.NewNop(),
+		metrics:     noMetrics{},
 	}
 	s.client = &http.Client{Timeout: timeout, CheckRedirect: s.checkRedirect}
 	return s
 }
 
-// Destruct stops the refresher; the pool calls it when no config uses it.
-func (s *remoteKeySource) Destruct() error {
+// URL is the key set's URL as configured, credentials included: never log
+// it, log LoggableURL of it.
+func (s *Source) URL() string { return s.url }
+
+// Start runs the refresher once, however many callers start it.
+func (s *Source) Start() {
+	s.startOnce.Do(func() { go s.run(s.ctx) })
+}
+
+// Destruct stops the refresher and waits for it; safe if never started.
+func (s *Source) Destruct() error {
 	s.cancel()
 	s.startOnce.Do(func() { close(s.done) }) // never started: nothing to wait for
 	<-s.done
 	return nil
 }
 
-// subscribe registers a handler to be told when the keys change, and makes
-// its logger and metrics the ones the source reports to: handlers of one
-// config share them, and the newest config is the one being watched.
-func (s *remoteKeySource) subscribe(g *Gateway, changed func()) {
+// subscribe registers a ring to be told when the keys change, and makes its
+// logger and metrics the ones the source reports to: the newest config is
+// the one being watched.
+func (s *Source) subscribe(r *Ring, changed func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.subscribers[g] = changed
-	s.logger = g.logger.With(zap.String("jwks_url", loggableURL(s.url)))
-	s.metrics = g.metrics
+	s.subscribers[r] = changed
+	s.logger = r.logger.With(zap.String("jwks_url", LoggableURL(s.url)))
+	s.metrics = r.metrics
 }
 
-// unsubscribe forgets a handler; the source reports to one that remains,
-// so it does not keep logging into a config that is gone.
-func (s *remoteKeySource) unsubscribe(g *Gateway) {
+// unsubscribe forgets a ring; the source reports to one that remains, so it
+// does not keep logging into a config that is gone.
+func (s *Source) unsubscribe(r *Ring) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.subscribers, g)
+	delete(s.subscribers, r)
 	for other := range s.subscribers {
-		s.logger = other.logger.With(zap.String("jwks_url", loggableURL(s.url)))
+		s.logger = other.logger.With(zap.String("jwks_url", LoggableURL(s.url)))
 		s.metrics = other.metrics
 		break
 	}
 }
 
-func (s *remoteKeySource) current() []*verificationKey {
+func (s *Source) current() []*Key {
 	if k := s.keys.Load(); k != nil {
 		return *k
 	}
@@ -160,7 +130,7 @@ func (s *remoteKeySource) current() []*verificationKey {
 
 // run fetches at start, then on the refresh interval (shortened by
 // Cache-Control) or when woken; after a failure it retries with backoff.
-func (s *remoteKeySource) run(ctx context.Context) {
+func (s *Source) run(ctx context.Context) {
 	defer close(s.done)
 	retry := firstRetry
 	for {
@@ -190,7 +160,7 @@ func (s *remoteKeySource) run(ctx context.Context) {
 	}
 }
 
-func (s *remoteKeySource) takePending() chan struct{} {
+func (s *Source) takePending() chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.pending
@@ -200,7 +170,7 @@ func (s *remoteKeySource) takePending() chan struct{} {
 
 // refreshForUnknownKid asks for one fetch and waits for it, unless one was
 // asked for within the rate window; concurrent callers share one fetch.
-func (s *remoteKeySource) refreshForUnknownKid(ctx context.Context) {
+func (s *Source) refreshForUnknownKid(ctx context.Context) {
 	s.mu.Lock()
 	wait := s.pending
 	if wait == nil {
@@ -229,12 +199,12 @@ func (s *remoteKeySource) refreshForUnknownKid(ctx context.Context) {
 
 // fetch gets and parses the set; on success it replaces the keys and tells
 // the subscribers. It returns the Cache-Control max-age, or -1 without one.
-func (s *remoteKeySource) fetch(ctx context.Context) (time.Duration, error) {
+func (s *Source) fetch(ctx context.Context) (time.Duration, error) {
 	keys, maxAge, err := s.download(ctx)
 	s.mu.Lock()
 	logger, metrics := s.logger, s.metrics
 	s.mu.Unlock()
-	metrics.countKeyRefresh(err == nil)
+	metrics.CountKeyRefresh(err == nil)
 	if err != nil {
 		if ctx.Err() == nil {
 			logger.Warn("key set refresh failed; keeping the last good keys", zap.Error(err), zap.Int("keys_kept", len(s.current())))
@@ -258,7 +228,7 @@ func (s *remoteKeySource) fetch(ctx context.Context) (time.Duration, error) {
 // download fetches and parses the set, bounded in time and size. Keys that
 // cannot serve are skipped and logged; an empty set or a duplicate kid fails
 // the whole refresh so that the last good keys stay.
-func (s *remoteKeySource) download(ctx context.Context) ([]*verificationKey, time.Duration, error) {
+func (s *Source) download(ctx context.Context) ([]*Key, time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
 	if err != nil {
 		return nil, -1, err
@@ -285,7 +255,7 @@ func (s *remoteKeySource) download(ctx context.Context) ([]*verificationKey, tim
 	if len(data) > maxJWKSBody {
 		return nil, -1, fmt.Errorf("the key set is over %d bytes", maxJWKSBody)
 	}
-	keys, skipped, err := parseJWKS(data, slices.Collect(maps.Keys(supportedAlgorithms)))
+	keys, skipped, err := ParseJWKS(data, slices.Collect(maps.Keys(supportedAlgorithms)))
 	if err != nil {
 		return nil, -1, err
 	}
@@ -293,12 +263,12 @@ func (s *remoteKeySource) download(ctx context.Context) ([]*verificationKey, tim
 	logger := s.logger
 	s.mu.Unlock()
 	for _, k := range skipped {
-		logger.Warn("signing key left out", zap.Int("index", k.index), zap.String("kid", k.kid), zap.String("why", k.why))
+		logger.Warn("signing key left out", zap.Int("index", k.Index), zap.String("kid", k.Kid), zap.String("why", k.Why))
 	}
 	if len(keys) == 0 {
 		return nil, -1, errors.New("the key set has no usable signing key")
 	}
-	if _, err := newKeySet(keys); err != nil {
+	if _, err := NewSet(keys); err != nil {
 		return nil, -1, err
 	}
 	return keys, maxAgeOf(resp.Header.Get("Cache-Control")), nil
@@ -306,7 +276,7 @@ func (s *remoteKeySource) download(ctx context.Context) ([]*verificationKey, tim
 
 // checkRedirect follows a redirect only to the same host and never down to
 // plain HTTP, so a key server cannot hand the gateway someone else's keys.
-func (s *remoteKeySource) checkRedirect(req *http.Request, via []*http.Request) error {
+func (s *Source) checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= maxRedirects {
 		return fmt.Errorf("more than %d redirects", maxRedirects)
 	}
@@ -333,9 +303,9 @@ func maxAgeOf(cacheControl string) time.Duration {
 	return -1
 }
 
-// loggableURL is a key-set URL fit for a log line or an error: its password
+// LoggableURL is a key-set URL fit for a log line or an error: its password
 // and query, which may carry a credential, are left out.
-func loggableURL(raw string) string {
+func LoggableURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(an unparseable URL)"
@@ -344,11 +314,11 @@ func loggableURL(raw string) string {
 	return u.Redacted()
 }
 
-// checkJWKSURL allows https anywhere and plain http only to loopback.
-func checkJWKSURL(raw string) error {
+// CheckURL allows https anywhere and plain http only to loopback.
+func CheckURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return fmt.Errorf("%q is not an absolute URL", loggableURL(raw))
+		return fmt.Errorf("%q is not an absolute URL", LoggableURL(raw))
 	}
 	switch u.Scheme {
 	case "https":
@@ -358,7 +328,7 @@ func checkJWKSURL(raw string) error {
 		if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
 			return nil
 		}
-		return fmt.Errorf("%q: plain http is allowed only to loopback; use https", loggableURL(raw))
+		return fmt.Errorf("%q: plain http is allowed only to loopback; use https", LoggableURL(raw))
 	}
-	return fmt.Errorf("%q: use https", loggableURL(raw))
+	return fmt.Errorf("%q: use https", LoggableURL(raw))
 }

@@ -1,4 +1,4 @@
-package caddymodule
+package keyring
 
 import (
 	"crypto"
@@ -7,6 +7,8 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
 )
@@ -44,6 +46,24 @@ var curveAlgorithms = map[string]string{
 	"P-384":   "ES384",
 	"P-521":   "ES512",
 	"Ed25519": "EdDSA",
+}
+
+// Supported reports whether name is a signature algorithm the gateway can
+// verify.
+func Supported(name string) bool {
+	_, ok := supportedAlgorithms[name]
+	return ok
+}
+
+// SupportedNames lists the supported algorithms in order, for messages.
+func SupportedNames() []string {
+	return slices.Sorted(maps.Keys(supportedAlgorithms))
+}
+
+// CurveAlgorithm is the one algorithm an EC or OKP curve fixes, if any.
+func CurveAlgorithm(curve string) (string, bool) {
+	alg, ok := curveAlgorithms[curve]
+	return alg, ok
 }
 
 var errSignature = errors.New("signature does not verify")
