@@ -11,21 +11,22 @@ import (
 	"slices"
 	"time"
 
+	"github.com/checkoutgw/checkoutgw/envelope"
 	"github.com/checkoutgw/checkoutgw/keyring"
 )
 
 // authenticate runs every token check that needs no key (shape, header,
 // claims, binding to method, path and query) before the one that does, so a
 // forged or misdirected token never costs a signature verification.
-func (g *Gateway) authenticate(r *http.Request, path string, query url.Values) (*token, *keyring.Key, *rejection) {
+func (g *Gateway) authenticate(r *http.Request, path string, query url.Values) (*token, *keyring.Key, *envelope.Rejection) {
 	values := r.Header.Values(g.SignatureHeader)
 	switch {
 	case len(values) == 0:
-		return nil, nil, reject(reasonTokenMissing, "the %s header is missing", g.SignatureHeader)
+		return nil, nil, envelope.Reject(envelope.ReasonTokenMissing, "the %s header is missing", g.SignatureHeader)
 	case len(values) > 1:
-		return nil, nil, reject(reasonTokenMalformed, "the %s header is repeated", g.SignatureHeader)
+		return nil, nil, envelope.Reject(envelope.ReasonTokenMalformed, "the %s header is repeated", g.SignatureHeader)
 	case values[0] == "":
-		return nil, nil, reject(reasonTokenMissing, "the %s header is empty", g.SignatureHeader)
+		return nil, nil, envelope.Reject(envelope.ReasonTokenMissing, "the %s header is empty", g.SignatureHeader)
 	}
 	tok, rej := parseToken(values[0])
 	if rej != nil {
@@ -35,7 +36,7 @@ func (g *Gateway) authenticate(r *http.Request, path string, query url.Values) (
 		return tok, nil, rej
 	}
 	if g.ring.Keys().Len() == 0 {
-		return tok, nil, reject(reasonNoKeys, "no signing keys are loaded yet; try again shortly")
+		return tok, nil, envelope.Reject(envelope.ReasonNoKeys, "no signing keys are loaded yet; try again shortly")
 	}
 	candidates, rej := g.candidateKeys(r, tok)
 	if rej != nil {
@@ -52,9 +53,9 @@ func (g *Gateway) authenticate(r *http.Request, path string, query url.Values) (
 }
 
 // checkAlgorithm refuses an alg outside the configured algorithms.
-func (g *Gateway) checkAlgorithm(tok *token) *rejection {
+func (g *Gateway) checkAlgorithm(tok *token) *envelope.Rejection {
 	if !slices.Contains(g.Algorithms, tok.alg) {
-		return reject(reasonAlgNotAllowed, "alg %q is not accepted; use one of %v", clip(tok.alg), g.Algorithms)
+		return envelope.Reject(envelope.ReasonAlgNotAllowed, "alg %q is not accepted; use one of %v", envelope.Clip(tok.alg), g.Algorithms)
 	}
 	return nil
 }
@@ -63,7 +64,7 @@ func (g *Gateway) checkAlgorithm(tok *token) *rejection {
 // names, or for a token without kid those that serve its alg, at most
 // max_key_attempts of them, the most recently successful first. With
 // api_keys, only the keys registered for the request's X-Api-Key qualify.
-func (g *Gateway) candidateKeys(r *http.Request, tok *token) ([]*keyring.Key, *rejection) {
+func (g *Gateway) candidateKeys(r *http.Request, tok *token) ([]*keyring.Key, *envelope.Rejection) {
 	tenantKids, rej := g.tenantKids(r)
 	if rej != nil {
 		return nil, rej
@@ -71,13 +72,13 @@ func (g *Gateway) candidateKeys(r *http.Request, tok *token) ([]*keyring.Key, *r
 	if tok.kid != "" {
 		key, ok := g.ring.Lookup(r.Context(), tok.kid)
 		if !ok {
-			return nil, reject(reasonKidUnknown, "kid %q is not a known signing key", clip(tok.kid))
+			return nil, envelope.Reject(envelope.ReasonKidUnknown, "kid %q is not a known signing key", envelope.Clip(tok.kid))
 		}
 		if tenantKids != nil && !slices.Contains(tenantKids, tok.kid) {
-			return nil, reject(reasonAPIKeyMismatch, "key %q is not registered for this X-Api-Key", tok.kid)
+			return nil, envelope.Reject(envelope.ReasonAPIKeyMismatch, "key %q is not registered for this X-Api-Key", tok.kid)
 		}
 		if key.Alg() != tok.alg {
-			return nil, reject(reasonAlgNotAllowed, "alg %s does not match key %q, which is for %s", tok.alg, tok.kid, key.Alg())
+			return nil, envelope.Reject(envelope.ReasonAlgNotAllowed, "alg %s does not match key %q, which is for %s", tok.alg, tok.kid, key.Alg())
 		}
 		return []*keyring.Key{key}, nil
 	}
@@ -87,9 +88,9 @@ func (g *Gateway) candidateKeys(r *http.Request, tok *token) ([]*keyring.Key, *r
 	}
 	switch {
 	case len(fitting) == 0:
-		return nil, reject(reasonNoKeyVerified, "no trusted key serves alg %s", clip(tok.alg))
+		return nil, envelope.Reject(envelope.ReasonNoKeyVerified, "no trusted key serves alg %s", envelope.Clip(tok.alg))
 	case len(fitting) > g.MaxKeyAttempts:
-		return nil, reject(reasonNoKeyVerified, "the token has no kid and %d keys serve alg %s, more than the %d that are tried; put the key's kid in the token header", len(fitting), tok.alg, g.MaxKeyAttempts)
+		return nil, envelope.Reject(envelope.ReasonNoKeyVerified, "the token has no kid and %d keys serve alg %s, more than the %d that are tried; put the key's kid in the token header", len(fitting), tok.alg, g.MaxKeyAttempts)
 	}
 	ordered := slices.Clone(fitting)
 	slices.SortStableFunc(ordered, func(a, b *keyring.Key) int {
@@ -99,37 +100,37 @@ func (g *Gateway) candidateKeys(r *http.Request, tok *token) ([]*keyring.Key, *r
 }
 
 // checkClaims checks audience and time.
-func (g *Gateway) checkClaims(c *claims) *rejection {
+func (g *Gateway) checkClaims(c *claims) *envelope.Rejection {
 	if rej := g.checkAudience(c); rej != nil {
 		return rej
 	}
 	return g.checkTimes(c)
 }
 
-func (g *Gateway) checkAudience(c *claims) *rejection {
+func (g *Gateway) checkAudience(c *claims) *envelope.Rejection {
 	if !slices.Contains(c.audience, g.Audience) {
-		return reject(reasonAudience, "aud must contain %s", g.Audience)
+		return envelope.Reject(envelope.ReasonAudience, "aud must contain %s", g.Audience)
 	}
 	return nil
 }
 
 // checkTimes compares dates in fractional seconds; the skew is granted on
 // each side.
-func (g *Gateway) checkTimes(c *claims) *rejection {
+func (g *Gateway) checkTimes(c *claims) *envelope.Rejection {
 	now := float64(g.now().UnixNano()) / 1e9
 	skew := time.Duration(g.ClockSkew).Seconds()
 	lifetime := time.Duration(g.MaxTokenLifetime).Seconds()
 	switch {
 	case c.expiresAt <= c.issuedAt:
-		return reject(reasonTokenLifetime, "exp must be after iat")
+		return envelope.Reject(envelope.ReasonTokenLifetime, "exp must be after iat")
 	case c.expiresAt-c.issuedAt > lifetime:
-		return reject(reasonTokenLifetime, "the token lives %s (exp - iat), more than the %s allowed", seconds(c.expiresAt-c.issuedAt), time.Duration(g.MaxTokenLifetime))
+		return envelope.Reject(envelope.ReasonTokenLifetime, "the token lives %s (exp - iat), more than the %s allowed", seconds(c.expiresAt-c.issuedAt), time.Duration(g.MaxTokenLifetime))
 	case now-c.expiresAt > skew:
-		return reject(reasonTokenExpired, "token expired %s ago", seconds(now-c.expiresAt))
+		return envelope.Reject(envelope.ReasonTokenExpired, "token expired %s ago", seconds(now-c.expiresAt))
 	case c.issuedAt-now > skew:
-		return reject(reasonTokenNotYetValid, "iat is %s in the future, beyond the allowed clock skew of %s", seconds(c.issuedAt-now), time.Duration(g.ClockSkew))
+		return envelope.Reject(envelope.ReasonTokenNotYetValid, "iat is %s in the future, beyond the allowed clock skew of %s", seconds(c.issuedAt-now), time.Duration(g.ClockSkew))
 	case c.hasNotBefore && c.notBefore-now > skew:
-		return reject(reasonTokenNotYetValid, "nbf is %s in the future, beyond the allowed clock skew of %s", seconds(c.notBefore-now), time.Duration(g.ClockSkew))
+		return envelope.Reject(envelope.ReasonTokenNotYetValid, "nbf is %s in the future, beyond the allowed clock skew of %s", seconds(c.notBefore-now), time.Duration(g.ClockSkew))
 	}
 	return nil
 }
@@ -144,7 +145,7 @@ func seconds(s float64) time.Duration {
 
 // checkBinding ties the token to this request's method, path and query, each
 // compared exactly as the client sent it.
-func checkBinding(c *claims, method, path string, query url.Values) *rejection {
+func checkBinding(c *claims, method, path string, query url.Values) *envelope.Rejection {
 	if rej := checkMethodClaim(c, method); rej != nil {
 		return rej
 	}
@@ -154,56 +155,56 @@ func checkBinding(c *claims, method, path string, query url.Values) *rejection {
 	return checkQueryBinding(c, query)
 }
 
-func checkMethodClaim(c *claims, method string) *rejection {
+func checkMethodClaim(c *claims, method string) *envelope.Rejection {
 	switch {
 	case !c.hasMethod:
-		return reject(reasonClaimMissing, "the token has no method claim")
+		return envelope.Reject(envelope.ReasonClaimMissing, "the token has no method claim")
 	case c.method != method:
-		return reject(reasonMethodMismatch, "the token's method claim does not match the request method %s", clip(method))
+		return envelope.Reject(envelope.ReasonMethodMismatch, "the token's method claim does not match the request method %s", envelope.Clip(method))
 	}
 	return nil
 }
 
-func checkPathClaim(c *claims, path string) *rejection {
+func checkPathClaim(c *claims, path string) *envelope.Rejection {
 	switch {
 	case !c.hasPath:
-		return reject(reasonClaimMissing, "the token has no path claim")
+		return envelope.Reject(envelope.ReasonClaimMissing, "the token has no path claim")
 	case c.path != path:
-		return reject(reasonPathMismatch, "the token's path claim does not match the request path %s", clip(path))
+		return envelope.Reject(envelope.ReasonPathMismatch, "the token's path claim does not match the request path %s", envelope.Clip(path))
 	}
 	return nil
 }
 
-func checkQueryBinding(c *claims, query url.Values) *rejection {
+func checkQueryBinding(c *claims, query url.Values) *envelope.Rejection {
 	if len(query) == 0 {
 		if len(c.queryParams) > 0 {
-			return reject(reasonQueryMismatch, "the token has queryParams but the request has no query")
+			return envelope.Reject(envelope.ReasonQueryMismatch, "the token has queryParams but the request has no query")
 		}
 		return nil
 	}
 	if !c.hasQuery {
-		return reject(reasonQueryMismatch, "the request has a query but the token has no queryParams claim")
+		return envelope.Reject(envelope.ReasonQueryMismatch, "the request has a query but the token has no queryParams claim")
 	}
 	if len(c.queryParams) != len(query) {
-		return reject(reasonQueryMismatch, "queryParams names %d parameters but the request has %d", len(c.queryParams), len(query))
+		return envelope.Reject(envelope.ReasonQueryMismatch, "queryParams names %d parameters but the request has %d", len(c.queryParams), len(query))
 	}
 	for name, got := range query {
 		want, ok := c.queryParams[name]
 		if !ok {
-			return reject(reasonQueryMismatch, "query parameter %q is not in queryParams", clip(name))
+			return envelope.Reject(envelope.ReasonQueryMismatch, "query parameter %q is not in queryParams", envelope.Clip(name))
 		}
 		if !want.every && len(got) > 1 {
-			return reject(reasonQueryMismatch, "query parameter %q is repeated in the request; sign it in queryParams as an array of all its values in order", clip(name))
+			return envelope.Reject(envelope.ReasonQueryMismatch, "query parameter %q is repeated in the request; sign it in queryParams as an array of all its values in order", envelope.Clip(name))
 		}
 		if !slices.Equal(want.values, got) {
-			return reject(reasonQueryMismatch, "query parameter %q does not match queryParams", clip(name))
+			return envelope.Reject(envelope.ReasonQueryMismatch, "query parameter %q does not match queryParams", envelope.Clip(name))
 		}
 	}
 	return nil
 }
 
 // verifySignature tries each candidate key; the first that verifies wins.
-func (g *Gateway) verifySignature(tok *token, candidates []*keyring.Key) (*keyring.Key, *rejection) {
+func (g *Gateway) verifySignature(tok *token, candidates []*keyring.Key) (*keyring.Key, *envelope.Rejection) {
 	for _, key := range candidates {
 		start := time.Now()
 		err := key.Verify(tok.signingInput, tok.signature)
@@ -213,25 +214,25 @@ func (g *Gateway) verifySignature(tok *token, candidates []*keyring.Key) (*keyri
 		}
 	}
 	if tok.kid != "" {
-		return nil, reject(reasonSignatureInvalid, "the signature does not verify with key %q", tok.kid)
+		return nil, envelope.Reject(envelope.ReasonSignatureInvalid, "the signature does not verify with key %q", tok.kid)
 	}
-	return nil, reject(reasonNoKeyVerified, "the token has no kid and none of the %d keys for %s verifies it", len(candidates), tok.alg)
+	return nil, envelope.Reject(envelope.ReasonNoKeyVerified, "the token has no kid and none of the %d keys for %s verifies it", len(candidates), tok.alg)
 }
 
 // checkBodyHash compares the bodyHash claim with the SHA-256 of the raw
 // received bytes in constant time. An empty body may go without the claim.
-func checkBodyHash(c *claims, body []byte) *rejection {
+func checkBodyHash(c *claims, body []byte) *envelope.Rejection {
 	if !c.hasBodyHash {
 		if len(body) == 0 {
 			return nil
 		}
-		return reject(reasonClaimMissing, "the token has no bodyHash claim but the request has a body")
+		return envelope.Reject(envelope.ReasonClaimMissing, "the token has no bodyHash claim but the request has a body")
 	}
 	sum := sha256.Sum256(body)
 	var want [sha256.Size * 2]byte
 	hex.Encode(want[:], sum[:])
 	if subtle.ConstantTimeCompare(want[:], []byte(c.bodyHash)) != 1 {
-		return reject(reasonBodyHashMismatch, "bodyHash does not match the request body (it must be the lowercase hex SHA-256 of the exact bytes sent)")
+		return envelope.Reject(envelope.ReasonBodyHashMismatch, "bodyHash does not match the request body (it must be the lowercase hex SHA-256 of the exact bytes sent)")
 	}
 	return nil
 }

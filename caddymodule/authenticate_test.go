@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/checkoutgw/checkoutgw/envelope"
 )
 
 // TestCheckClaimsBoundaries pins the exact edges of the time rules with an
@@ -22,21 +23,21 @@ func TestCheckClaimsBoundaries(t *testing.T) {
 		iat, exp float64
 		nbf      float64
 		hasNbf   bool
-		reason   reason // empty: accepted
+		reason   envelope.Reason // empty: accepted
 	}{
 		{name: "fresh", iat: n, exp: n + 300},
 		{name: "lifetime exactly 15m", iat: n - 100, exp: n + 800},
-		{name: "lifetime 15m1s", iat: n - 100, exp: n + 801, reason: reasonTokenLifetime},
+		{name: "lifetime 15m1s", iat: n - 100, exp: n + 801, reason: envelope.ReasonTokenLifetime},
 		{name: "expired exactly the skew ago", iat: n - 300, exp: n - 60},
-		{name: "expired a second past the skew", iat: n - 300, exp: n - 61, reason: reasonTokenExpired},
-		{name: "expired a fraction past the skew", iat: n - 300, exp: n - 60.001, reason: reasonTokenExpired},
+		{name: "expired a second past the skew", iat: n - 300, exp: n - 61, reason: envelope.ReasonTokenExpired},
+		{name: "expired a fraction past the skew", iat: n - 300, exp: n - 60.001, reason: envelope.ReasonTokenExpired},
 		{name: "iat exactly the skew ahead", iat: n + 60, exp: n + 300},
-		{name: "iat a second past the skew", iat: n + 61, exp: n + 300, reason: reasonTokenNotYetValid},
+		{name: "iat a second past the skew", iat: n + 61, exp: n + 300, reason: envelope.ReasonTokenNotYetValid},
 		{name: "nbf exactly the skew ahead", iat: n, exp: n + 300, nbf: n + 60, hasNbf: true},
-		{name: "nbf a second past the skew", iat: n, exp: n + 300, nbf: n + 61, hasNbf: true, reason: reasonTokenNotYetValid},
-		{name: "exp equal to iat", iat: n, exp: n, reason: reasonTokenLifetime},
-		{name: "exp before iat", iat: n, exp: n - 1, reason: reasonTokenLifetime},
-		{name: "huge exp", iat: n, exp: 1e300, reason: reasonTokenLifetime},
+		{name: "nbf a second past the skew", iat: n, exp: n + 300, nbf: n + 61, hasNbf: true, reason: envelope.ReasonTokenNotYetValid},
+		{name: "exp equal to iat", iat: n, exp: n, reason: envelope.ReasonTokenLifetime},
+		{name: "exp before iat", iat: n, exp: n - 1, reason: envelope.ReasonTokenLifetime},
+		{name: "huge exp", iat: n, exp: 1e300, reason: envelope.ReasonTokenLifetime},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -45,7 +46,7 @@ func TestCheckClaimsBoundaries(t *testing.T) {
 			switch {
 			case tc.reason == "" && rej != nil:
 				t.Fatalf("refused: %v", rej)
-			case tc.reason != "" && (rej == nil || rej.reason != tc.reason):
+			case tc.reason != "" && (rej == nil || rej.Reason != tc.reason):
 				t.Fatalf("got %v, want %s", rej, tc.reason)
 			}
 		})
@@ -56,7 +57,7 @@ func TestExpiredDetailSaysHowLongAgo(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	g := &Gateway{Audience: defaultAudience, ClockSkew: caddy.Duration(time.Minute), MaxTokenLifetime: caddy.Duration(15 * time.Minute), now: func() time.Time { return now }}
 	rej := g.checkClaims(&claims{audience: []string{defaultAudience}, issuedAt: 1_800_000_000 - 600, expiresAt: 1_800_000_000 - 192})
-	if rej == nil || rej.detail != "token expired 3m12s ago" {
+	if rej == nil || rej.Detail != "token expired 3m12s ago" {
 		t.Fatalf("got %v", rej)
 	}
 }
@@ -151,8 +152,8 @@ func TestParseTokenRefusesWithoutEchoingIt(t *testing.T) {
 		if rej == nil {
 			t.Fatalf("accepted %q", value)
 		}
-		if strings.Contains(rej.detail, secretish) {
-			t.Errorf("Detail echoes the token: %s", rej.detail)
+		if strings.Contains(rej.Detail, secretish) {
+			t.Errorf("Detail echoes the token: %s", rej.Detail)
 		}
 	}
 }
@@ -162,7 +163,7 @@ func TestLongClientNamesAreClipped(t *testing.T) {
 	k := newTestKey(t, long, "ES384")
 	tok := k.signRaw(t, `{"alg":"ES384","kid":"`+long+`","`+long+`":1}`, `{}`)
 	_, rej := parseToken(tok)
-	if rej == nil || len(rej.detail) > 200 {
-		t.Fatalf("a 5,000-byte header member name made a %d-byte Detail", len(rej.detail))
+	if rej == nil || len(rej.Detail) > 200 {
+		t.Fatalf("a 5,000-byte header member name made a %d-byte Detail", len(rej.Detail))
 	}
 }

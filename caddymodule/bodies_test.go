@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/checkoutgw/checkoutgw/envelope"
 )
 
 // bodyWith is validBody with edit applied to its decoded form.
@@ -263,7 +265,7 @@ func TestBodies(t *testing.T) {
 				return
 			}
 			env := decodedEnvelope(t, resp)
-			if resp.StatusCode != http.StatusBadRequest || env.Type != typeInvalidMessage || env.Extensions == nil {
+			if resp.StatusCode != http.StatusBadRequest || env.Type != envelope.TypeInvalidMessage || env.Extensions == nil {
 				t.Fatalf("got %d %s %q", resp.StatusCode, env.Type, env.Detail)
 			}
 			got := slices.Sorted(maps.Keys(env.Extensions.Request))
@@ -301,10 +303,10 @@ func FuzzBodyErrors(f *testing.F) {
 		if rej == nil {
 			return
 		}
-		if len(rej.fields) == 0 {
-			t.Fatalf("a schema refusal without properties: %s", rej.detail)
+		if len(rej.Fields) == 0 {
+			t.Fatalf("a schema refusal without properties: %s", rej.Detail)
 		}
-		for path, reasons := range rej.fields {
+		for path, reasons := range rej.Fields {
 			if len(reasons) == 0 || slices.Contains(reasons, "") {
 				t.Fatalf("property %q without a reason", path)
 			}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/checkoutgw/checkoutgw/envelope"
 )
 
 // checkMediaType accepts exactly one Content-Type, application/json with no
@@ -17,18 +19,18 @@ import (
 // body is hashed and parsed as the UTF-8 bytes sent, so a second
 // Content-Type or another charset would let the upstream read other text
 // from the same bytes.
-func checkMediaType(r *http.Request) *rejection {
+func checkMediaType(r *http.Request) *envelope.Rejection {
 	values := r.Header.Values("Content-Type")
 	if len(values) != 1 {
-		return reject(reasonMediaType, "Content-Type must be sent exactly once, as application/json")
+		return envelope.Reject(envelope.ReasonMediaType, "Content-Type must be sent exactly once, as application/json")
 	}
 	if !isJSONUTF8(values[0]) {
-		return reject(reasonMediaType, "Content-Type must be application/json, with no parameter but charset=utf-8")
+		return envelope.Reject(envelope.ReasonMediaType, "Content-Type must be application/json, with no parameter but charset=utf-8")
 	}
 	for _, coding := range r.Header.Values("Content-Encoding") {
 		for c := range strings.SplitSeq(coding, ",") {
 			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
-				return reject(reasonContentEncoding, "Content-Encoding %s is not accepted; send the body uncompressed", clip(c))
+				return envelope.Reject(envelope.ReasonContentEncoding, "Content-Encoding %s is not accepted; send the body uncompressed", envelope.Clip(c))
 			}
 		}
 	}
@@ -37,9 +39,9 @@ func checkMediaType(r *http.Request) *rejection {
 
 // readBody reads the whole body, bounded in size and in time, so that an
 // accepted request can be forwarded with exactly the bytes that were hashed.
-func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) (*bodyBuffer, *rejection) {
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) (*bodyBuffer, *envelope.Rejection) {
 	if r.ContentLength > g.MaxBodySize {
-		return nil, reject(reasonBodyTooLarge, "the body is %d bytes, over the %d-byte limit", r.ContentLength, g.MaxBodySize)
+		return nil, envelope.Reject(envelope.ReasonBodyTooLarge, "the body is %d bytes, over the %d-byte limit", r.ContentLength, g.MaxBodySize)
 	}
 	if r.Body == nil || r.Body == http.NoBody {
 		return newBodyBuffer(0), nil
@@ -53,18 +55,18 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) (*bodyBuffer,
 	}
 	body := newBodyBuffer(int(size))
 	_, err := body.buf.ReadFrom(io.LimitReader(r.Body, g.MaxBodySize+1))
-	var rej *rejection
+	var rej *envelope.Rejection
 	switch {
 	case err != nil && (timedOut.fired() || isTimeout(err)):
-		rej = reject(reasonBodyTimeout, "the body was not complete within %s", time.Duration(g.BodyReadTimeout))
+		rej = envelope.Reject(envelope.ReasonBodyTimeout, "the body was not complete within %s", time.Duration(g.BodyReadTimeout))
 	case r.ContentLength >= 0 && int64(body.buf.Len()) < r.ContentLength:
 		// HTTP/1.1 and HTTP/2 report a short body as a read error, HTTP/3 as
 		// a plain end of the stream: one verdict for all three.
-		rej = reject(reasonBodyLength, "the body ended after %d bytes; its Content-Length declares %d", body.buf.Len(), r.ContentLength)
+		rej = envelope.Reject(envelope.ReasonBodyLength, "the body ended after %d bytes; its Content-Length declares %d", body.buf.Len(), r.ContentLength)
 	case err != nil:
-		rej = reject(reasonBodyUnreadable, "the body could not be read")
+		rej = envelope.Reject(envelope.ReasonBodyUnreadable, "the body could not be read")
 	case int64(body.buf.Len()) > g.MaxBodySize:
-		rej = reject(reasonBodyTooLarge, "the body is over the %d-byte limit", g.MaxBodySize)
+		rej = envelope.Reject(envelope.ReasonBodyTooLarge, "the body is over the %d-byte limit", g.MaxBodySize)
 	}
 	if rej != nil {
 		body.release()

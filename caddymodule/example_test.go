@@ -12,6 +12,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/checkoutgw/checkoutgw/envelope"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 )
 
@@ -48,7 +49,7 @@ func TestExampleCaddyfile(t *testing.T) {
 	}
 
 	resp = gw.post(t, "/elsewhere", "", "{}")
-	if env := decodedEnvelope(t, resp); resp.StatusCode != http.StatusNotFound || env.Type != typeResourceNotFound {
+	if env := decodedEnvelope(t, resp); resp.StatusCode != http.StatusNotFound || env.Type != envelope.TypeResourceNotFound {
 		t.Fatalf("another path got %d %s", resp.StatusCode, env.Type)
 	}
 

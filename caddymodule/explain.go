@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/checkoutgw/checkoutgw/envelope"
 )
 
 // finding is one check that `caddy checkout explain` ran on a token.
@@ -27,7 +29,7 @@ func explainRequest(tokenText, method string, target *url.URL, body []byte, now 
 	g.applyDefaults()
 	tok, rej := parseToken(strings.TrimSpace(tokenText))
 	if rej != nil {
-		return []finding{{check: "token", detail: rej.detail}}
+		return []finding{{check: "token", detail: rej.Detail}}
 	}
 	out := []finding{
 		result("token shape and header", nil, fmt.Sprintf("alg %s, kid %q", tok.alg, tok.kid)),
@@ -53,24 +55,24 @@ func explainRequest(tokenText, method string, target *url.URL, body []byte, now 
 	return out
 }
 
-func result(check string, rej *rejection, okDetail string) finding {
+func result(check string, rej *envelope.Rejection, okDetail string) finding {
 	if rej != nil {
-		return finding{check: check, detail: rej.detail}
+		return finding{check: check, detail: rej.Detail}
 	}
 	return finding{check: check, ok: true, detail: okDetail}
 }
 
 // signatureEncoding spots the most common ECDSA mistake: a DER signature
 // from a generic crypto API where JWS wants raw R||S.
-func signatureEncoding(tok *token) *rejection {
+func signatureEncoding(tok *token) *envelope.Rejection {
 	want := map[string]int{"ES256": 64, "ES384": 96, "ES512": 132}[tok.alg]
 	if want == 0 || len(tok.signature) == want {
 		return nil
 	}
 	if tok.signature[0] == 0x30 {
-		return reject(reasonSignatureInvalid, "the signature is %d bytes and looks DER-encoded; %s needs the raw %d-byte R||S form", len(tok.signature), tok.alg, want)
+		return envelope.Reject(envelope.ReasonSignatureInvalid, "the signature is %d bytes and looks DER-encoded; %s needs the raw %d-byte R||S form", len(tok.signature), tok.alg, want)
 	}
-	return reject(reasonSignatureInvalid, "the signature is %d bytes; %s needs %d", len(tok.signature), tok.alg, want)
+	return envelope.Reject(envelope.ReasonSignatureInvalid, "the signature is %d bytes; %s needs %d", len(tok.signature), tok.alg, want)
 }
 
 func describeTimes(c *claims, now time.Time) string {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/checkoutgw/checkoutgw/envelope"
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
@@ -205,7 +206,7 @@ func TestUpstreamFailures(t *testing.T) {
 			claims["path"] = tc.path
 			resp := gw.post(t, tc.path, k.sign(t, claims, false), validBody)
 			env := decodedEnvelope(t, resp)
-			if resp.StatusCode != tc.status || env.Type != typeUnexpected {
+			if resp.StatusCode != tc.status || env.Type != envelope.TypeUnexpected {
 				t.Fatalf("got %d %s (%s), want %d Unexpected", resp.StatusCode, env.Type, env.Detail, tc.status)
 			}
 		})

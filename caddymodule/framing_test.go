@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/checkoutgw/checkoutgw/envelope"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -66,8 +67,8 @@ func TestFraming(t *testing.T) {
 			t.Fatal("no answer")
 		}
 		env := decodedEnvelope(t, resp)
-		if resp.StatusCode != status || env.Type != typeInvalidMessage || !strings.Contains(env.Detail, detail) {
-			t.Fatalf("got %d %s %q, want %d %s %q", resp.StatusCode, env.Type, env.Detail, status, typeInvalidMessage, detail)
+		if resp.StatusCode != status || env.Type != envelope.TypeInvalidMessage || !strings.Contains(env.Detail, detail) {
+			t.Fatalf("got %d %s %q, want %d %s %q", resp.StatusCode, env.Type, env.Detail, status, envelope.TypeInvalidMessage, detail)
 		}
 	}
 

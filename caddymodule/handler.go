@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/checkoutgw/checkoutgw/envelope"
 	"github.com/checkoutgw/checkoutgw/keyring"
 )
 
@@ -32,21 +33,24 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	uw := newUpstreamWriter(w)
 	defer g.recoverPanic(uw, r)
 	tok, key, body, rej := g.judge(w, r)
+	if body != nil {
+		defer body.release()
+	}
 	if rej != nil {
-		if !rej.bodyRead {
+		if body == nil {
 			stopReadingBody(w, r)
 		}
 		g.refuse(w, r, rej, tok)
 		return nil
 	}
-	defer body.release()
 	return g.forward(uw, r, next, body, key)
 }
 
 // judge runs the verdict table of SPEC section 3 in order. It returns the
 // token whenever one was parsed, so that refusals can be logged with its kid
-// and alg.
-func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *keyring.Key, *bodyBuffer, *rejection) {
+// and alg, and the body whenever it was read whole, so that a refusal
+// without it knows the body was left unread.
+func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *keyring.Key, *bodyBuffer, *envelope.Rejection) {
 	if rej := checkEarlyData(r); rej != nil {
 		return nil, nil, nil, rej
 	}
@@ -76,25 +80,23 @@ func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *keyrin
 		return tok, key, nil, rej
 	}
 	if rej := g.checkBody(r, tok, body.bytes()); rej != nil {
-		body.release()
-		rej.bodyRead = true
-		return tok, key, nil, rej
+		return tok, key, body, rej
 	}
 	return tok, key, body, nil
 }
 
 // checkBody runs the verdict rows that need the body and, once everything
 // has passed, uses up the signature.
-func (g *Gateway) checkBody(r *http.Request, tok *token, body []byte) *rejection {
+func (g *Gateway) checkBody(r *http.Request, tok *token, body []byte) *envelope.Rejection {
 	if rej := checkBodyHash(&tok.claims, body); rej != nil {
 		return rej
 	}
 	if len(body) == 0 {
-		return reject(reasonBodyNotJSON, "the request body is empty; it must be a JSON object")
+		return envelope.Reject(envelope.ReasonBodyNotJSON, "the request body is empty; it must be a JSON object")
 	}
 	value, err := parseStrictJSON(body, g.schema.names)
 	if err != nil {
-		return reject(reasonBodyNotJSON, "the request body is not strict JSON: %s", err)
+		return envelope.Reject(envelope.ReasonBodyNotJSON, "the request body is not strict JSON: %s", err)
 	}
 	if rej := g.schema.validate(value); rej != nil {
 		return rej
@@ -134,21 +136,17 @@ func (g *Gateway) forward(uw *upstreamWriter, r *http.Request, next caddyhttp.Ha
 	case uw.holding:
 		uw.clearUpstreamHeaders()
 		g.metrics.countNormalised(uw.status)
-		g.refuse(w, r, &rejection{
-			reason:  reasonUpstreamError,
-			verdict: verdict{status: uw.status, typ: normalisedType(uw.status)},
-			detail:  fmt.Sprintf("the checkout service answered %d %s", uw.status, http.StatusText(uw.status)),
+		g.refuse(w, r, &envelope.Rejection{
+			Reason:  envelope.ReasonUpstreamError,
+			Verdict: envelope.Verdict{Status: uw.status, Type: envelope.NormalisedType(uw.status)},
+			Detail:  fmt.Sprintf("the checkout service answered %d %s", uw.status, http.StatusText(uw.status)),
 		}, nil, uw.heldFields(faultNotAnEnvelope)...)
 		return nil
 	case err == nil && (uw.switching || upstreamStatus(r) == http.StatusSwitchingProtocols):
 		// reverse_proxy gives up on a 101 it cannot splice and returns
 		// without an answer, which net/http would send as an empty 200.
 		uw.clearUpstreamHeaders()
-		g.refuse(w, r, &rejection{
-			reason:  reasonUpstreamError,
-			verdict: verdict{status: http.StatusBadGateway, typ: typeUnexpected},
-			detail:  "the checkout service tried to switch protocols, which the gateway does not allow",
-		}, nil, zap.String("upstream_fault", faultProtocolSwitch), zap.Int("upstream_status", upstreamStatus(r)))
+		g.refuse(w, r, envelope.Reject(envelope.ReasonUpstreamError, "the checkout service tried to switch protocols, which the gateway does not allow"), nil, zap.String("upstream_fault", faultProtocolSwitch), zap.Int("upstream_status", upstreamStatus(r)))
 		return nil
 	case err == nil:
 		g.metrics.countRequest(outcomeAccepted, "")
@@ -159,9 +157,9 @@ func (g *Gateway) forward(uw *upstreamWriter, r *http.Request, next caddyhttp.Ha
 	case errors.As(err, &he) && he.StatusCode == statusClientClosed:
 		return err
 	case errors.As(err, &he) && he.StatusCode == http.StatusGatewayTimeout:
-		g.refuse(w, r, reject(reasonUpstreamTimeout, "the checkout service did not answer in time"), nil, zap.Error(err))
+		g.refuse(w, r, envelope.Reject(envelope.ReasonUpstreamTimeout, "the checkout service did not answer in time"), nil, zap.Error(err))
 	default:
-		g.refuse(w, r, reject(reasonUpstreamDown, "the checkout service could not be reached"), nil, zap.Error(err))
+		g.refuse(w, r, envelope.Reject(envelope.ReasonUpstreamDown, "the checkout service could not be reached"), nil, zap.Error(err))
 	}
 	return nil
 }
@@ -183,60 +181,56 @@ func (g *Gateway) recoverPanic(uw *upstreamWriter, r *http.Request) {
 	w := uw.ResponseWriterWrapper.ResponseWriter
 	if recovered == http.ErrAbortHandler && uw.holding && r.Context().Err() == nil {
 		uw.clearUpstreamHeaders()
-		g.refuse(w, r, &rejection{
-			reason:  reasonUpstreamError,
-			verdict: verdict{status: http.StatusBadGateway, typ: typeUnexpected},
-			detail:  fmt.Sprintf("the checkout service's %d answer was cut short", uw.status),
-		}, nil, uw.heldFields(faultCutShort)...)
+		g.refuse(w, r, envelope.Reject(envelope.ReasonUpstreamError, "the checkout service's %d answer was cut short", uw.status), nil, uw.heldFields(faultCutShort)...)
 		return
 	}
 	if recovered == http.ErrAbortHandler {
 		panic(recovered)
 	}
 	// The panic value itself is not logged: it could hold request data.
-	g.refuse(w, r, reject(reasonInternal, "the gateway failed unexpectedly; quote the Instance to the operator"), nil,
+	g.refuse(w, r, envelope.Reject(envelope.ReasonInternal, "the gateway failed unexpectedly; quote the Instance to the operator"), nil,
 		zap.String("panic_type", fmt.Sprintf("%T", recovered)), zap.StackSkip("stack", 2))
 }
 
 // refuse logs a rejection and answers it with the envelope. The log line and
 // the envelope share the request's unique id.
-func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, rej *rejection, tok *token, extra ...zap.Field) {
+func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, rej *envelope.Rejection, tok *token, extra ...zap.Field) {
 	instance := requestID(r)
-	setPlaceholder(r, placeholderReason, string(rej.reason))
+	setPlaceholder(r, placeholderReason, string(rej.Reason))
 	if tok != nil {
-		setPlaceholder(r, placeholderKid, clip(tok.kid))
+		setPlaceholder(r, placeholderKid, envelope.Clip(tok.kid))
 	}
 	outcome := outcomeRefused
-	if rej.reason == reasonUpstreamError || rej.reason == reasonUpstreamDown || rej.reason == reasonUpstreamTimeout {
+	if rej.Reason == envelope.ReasonUpstreamError || rej.Reason == envelope.ReasonUpstreamDown || rej.Reason == envelope.ReasonUpstreamTimeout {
 		outcome = outcomeUpstreamError
 	}
-	g.metrics.countRequest(outcome, rej.reason)
+	g.metrics.countRequest(outcome, rej.Reason)
 	if ce := g.logger.Check(logLevel(rej), "request refused"); ce != nil {
 		fields := append([]zap.Field{
 			zap.String("instance", instance),
-			zap.String("reason", string(rej.reason)),
-			zap.Int("status", rej.status),
+			zap.String("reason", string(rej.Reason)),
+			zap.Int("status", rej.Status),
 			zap.String("remote_addr", r.RemoteAddr),
 		}, extra...)
 		if tok != nil {
-			fields = append(fields, zap.String("kid", clip(tok.kid)), zap.String("alg", clip(tok.alg)))
+			fields = append(fields, zap.String("kid", envelope.Clip(tok.kid)), zap.String("alg", envelope.Clip(tok.alg)))
 		}
 		ce.Write(fields...)
 	}
-	env := envelope{Type: rej.typ, Instance: instance, Action: g.Action, Detail: rej.detail}
-	if len(rej.fields) > 0 {
-		env.Extensions = &extensions{Request: rej.fields}
+	env := envelope.Envelope{Type: rej.Type, Instance: instance, Action: g.Action, Detail: rej.Detail}
+	if len(rej.Fields) > 0 {
+		env.Extensions = &envelope.Extensions{Request: rej.Fields}
 	}
-	writeEnvelope(w, rej.status, env, g.methodSet)
+	envelope.Write(w, rej.Status, env, g.methodSet)
 }
 
 // logLevel is Info for a client's fault and Warn or Error for what an
 // operator must look at.
-func logLevel(rej *rejection) zapcore.Level {
+func logLevel(rej *envelope.Rejection) zapcore.Level {
 	switch {
-	case rej.reason == reasonUpstreamError && rej.status < http.StatusInternalServerError:
+	case rej.Reason == envelope.ReasonUpstreamError && rej.Status < http.StatusInternalServerError:
 		return zapcore.WarnLevel
-	case rej.status >= http.StatusInternalServerError || rej.reason == reasonUpstreamError:
+	case rej.Status >= http.StatusInternalServerError || rej.Reason == envelope.ReasonUpstreamError:
 		return zapcore.ErrorLevel
 	}
 	return zapcore.InfoLevel

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/checkoutgw/checkoutgw/envelope"
 )
 
 // TestHTTP2 runs the gateway over cleartext HTTP/2, where the request
@@ -51,7 +53,7 @@ func TestHTTP2(t *testing.T) {
 		defer feed.Close()
 		go func() { _, _ = feed.Write([]byte(validBody[:20])) }()
 		resp := send(testPath, slow, good)
-		if env := decodedEnvelope(t, resp); resp.StatusCode != http.StatusRequestTimeout || env.Type != typeInvalidMessage {
+		if env := decodedEnvelope(t, resp); resp.StatusCode != http.StatusRequestTimeout || env.Type != envelope.TypeInvalidMessage {
 			t.Fatalf("got %d %s", resp.StatusCode, env.Type)
 		}
 	})

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/checkoutgw/checkoutgw/envelope"
 	"github.com/quic-go/quic-go/http3"
 )
 
@@ -58,7 +59,7 @@ func TestHTTP3EarlyData(t *testing.T) {
 			t.Fatal("no answer")
 		}
 		env := decodedEnvelope(t, resp)
-		if resp.StatusCode != http.StatusTooEarly || env.Type != typeInvalidMessage || !strings.Contains(env.Detail, "early data") {
+		if resp.StatusCode != http.StatusTooEarly || env.Type != envelope.TypeInvalidMessage || !strings.Contains(env.Detail, "early data") {
 			t.Fatalf("got %d %s %q", resp.StatusCode, env.Type, env.Detail)
 		}
 		if got := up.received(); len(got) != 0 {

@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/checkoutgw/checkoutgw/envelope"
 	"github.com/checkoutgw/checkoutgw/keyring"
 )
 
@@ -110,20 +111,20 @@ func loadTenantKeys(path string) (keyring.Tenants, error) {
 
 // tenantKids returns the kids that may sign for the request's X-Api-Key, or
 // nil when no api_keys file is configured.
-func (g *Gateway) tenantKids(r *http.Request) ([]string, *rejection) {
+func (g *Gateway) tenantKids(r *http.Request) ([]string, *envelope.Rejection) {
 	if g.tenants == nil {
 		return nil, nil
 	}
 	values := r.Header.Values("X-Api-Key")
 	switch {
 	case len(values) == 0 || values[0] == "":
-		return nil, reject(reasonAPIKey, "the X-Api-Key header is missing")
+		return nil, envelope.Reject(envelope.ReasonAPIKey, "the X-Api-Key header is missing")
 	case len(values) > 1:
-		return nil, reject(reasonAPIKey, "the X-Api-Key header is repeated")
+		return nil, envelope.Reject(envelope.ReasonAPIKey, "the X-Api-Key header is repeated")
 	}
 	kids, ok := g.tenants.Kids(values[0])
 	if !ok {
-		return nil, reject(reasonAPIKey, "the X-Api-Key is not registered")
+		return nil, envelope.Reject(envelope.ReasonAPIKey, "the X-Api-Key is not registered")
 	}
 	return kids, nil
 }

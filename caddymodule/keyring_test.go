@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/checkoutgw/checkoutgw/envelope"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 )
 
@@ -231,7 +232,7 @@ func TestStartWithKeyServerDown(t *testing.T) {
 	eventually(t, 5*time.Second, "a failed first fetch", func() bool { return ks.fetches.Load() >= 2 })
 	resp := gw.post(t, testPath, k1.sign(t, validClaims(validBody), false), validBody)
 	env := decodedEnvelope(t, resp)
-	if resp.StatusCode != http.StatusServiceUnavailable || env.Type != typeUnexpected || resp.Header.Get("Retry-After") == "" {
+	if resp.StatusCode != http.StatusServiceUnavailable || env.Type != envelope.TypeUnexpected || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("got %d %s Retry-After=%q", resp.StatusCode, env.Type, resp.Header.Get("Retry-After"))
 	}
 	if len(up.received()) != 0 {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/checkoutgw/checkoutgw/envelope"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -78,7 +79,7 @@ func registerOrExisting[C prometheus.Collector](registry prometheus.Registerer, 
 	return c, err
 }
 
-func (m *gatewayMetrics) countRequest(outcome string, r reason) {
+func (m *gatewayMetrics) countRequest(outcome string, r envelope.Reason) {
 	if m == nil {
 		return
 	}

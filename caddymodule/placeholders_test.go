@@ -5,13 +5,15 @@ import (
 	"net/http/httptest"
 
 	"fmt"
-	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"go.uber.org/zap"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/checkoutgw/checkoutgw/envelope"
+	"go.uber.org/zap"
 )
 
 // TestPlaceholdersInAccessLog checks that {http.checkout_gateway.reason} and
@@ -64,7 +66,7 @@ func TestPlaceholdersSetWhateverTheLogLevel(t *testing.T) {
 	rec := httptest.NewRecorder()
 	repl := caddy.NewReplacer()
 	req := caddyhttp.PrepareRequest(httptest.NewRequest(http.MethodPost, testPath, nil), repl, rec, &caddyhttp.Server{})
-	g.refuse(rec, req, reject(reasonTokenExpired, "token expired"), &token{kid: "k384", alg: "ES384"})
+	g.refuse(rec, req, envelope.Reject(envelope.ReasonTokenExpired, "token expired"), &token{kid: "k384", alg: "ES384"})
 	if got, _ := repl.GetString(placeholderReason); got != "token_expired" {
 		t.Errorf("reason placeholder = %q", got)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/checkoutgw/checkoutgw/envelope"
 	"github.com/checkoutgw/checkoutgw/replay"
 )
 
@@ -81,7 +82,7 @@ func (g *Gateway) startReplayProtection() error {
 // checkReplay marks the signature used, as the last step before
 // forwarding, so that only fully valid requests consume it. It is
 // remembered until the token expires, plus the clock skew.
-func (g *Gateway) checkReplay(ctx context.Context, tok *token) *rejection {
+func (g *Gateway) checkReplay(ctx context.Context, tok *token) *envelope.Rejection {
 	if g.replay == nil {
 		return nil
 	}
@@ -89,14 +90,14 @@ func (g *Gateway) checkReplay(ctx context.Context, tok *token) *rejection {
 	fresh, err := g.replay.MarkUsed(ctx, replay.KeyFor(tok.header, tok.payload), expires)
 	switch {
 	case errors.Is(err, replay.ErrFull):
-		return reject(reasonReplayStoreFull, "the gateway cannot accept new signatures right now; try again shortly")
+		return envelope.Reject(envelope.ReasonReplayStoreFull, "the gateway cannot accept new signatures right now; try again shortly")
 	case err != nil && g.ReplayProtection.OnError == "open":
 		g.logger.Warn("replay store unavailable; letting the request through unchecked (on_error open)", zap.Error(err))
 		return nil
 	case err != nil:
-		return reject(reasonReplayStoreDown, "the gateway cannot check for replayed requests right now; try again shortly")
+		return envelope.Reject(envelope.ReasonReplayStoreDown, "the gateway cannot check for replayed requests right now; try again shortly")
 	case !fresh:
-		return reject(reasonReplayed, "this signature was already used; sign each request anew")
+		return envelope.Reject(envelope.ReasonReplayed, "this signature was already used; sign each request anew")
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/checkoutgw/checkoutgw/envelope"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -168,7 +169,7 @@ func TestReplayMemoryStoreFullRefusesNew(t *testing.T) {
 		t.Fatalf("first got %d", got)
 	}
 	resp := f.gw.post(t, testPath, f.k256.sign(t, validClaims(validBody), false), validBody)
-	if env := decodedEnvelope(t, resp); resp.StatusCode != http.StatusServiceUnavailable || env.Type != typeUnexpected {
+	if env := decodedEnvelope(t, resp); resp.StatusCode != http.StatusServiceUnavailable || env.Type != envelope.TypeUnexpected {
 		t.Fatalf("a new signature with the store full got %d %s", resp.StatusCode, env.Type)
 	}
 }
@@ -211,7 +212,7 @@ func TestRedisDownFailsClosedAndRecovers(t *testing.T) {
 	rs.stop()
 	time.Sleep(1100 * time.Millisecond)
 	resp := post()
-	if env := decodedEnvelope(t, resp); resp.StatusCode != http.StatusServiceUnavailable || env.Type != typeUnexpected {
+	if env := decodedEnvelope(t, resp); resp.StatusCode != http.StatusServiceUnavailable || env.Type != envelope.TypeUnexpected {
 		t.Fatalf("with Redis down got %d %s", resp.StatusCode, env.Type)
 	}
 	if n := len(f.up.received()); n != 1 {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/checkoutgw/checkoutgw/envelope"
 )
 
 // endToEndHeaders, with the configured signature header, may never be named
@@ -39,18 +40,18 @@ func clientTarget(r *http.Request) (path, rawQuery string) {
 
 // checkPath refuses a path with more than one spelling, so that the signed
 // `path` claim can be compared byte for byte.
-func checkPath(path string) *rejection {
+func checkPath(path string) *envelope.Rejection {
 	if path == "" || path[0] != '/' {
-		return reject(reasonPathNotCanonical, "the request path must start with /")
+		return envelope.Reject(envelope.ReasonPathNotCanonical, "the request path must start with /")
 	}
 	for _, bad := range []string{"%", "\\", ";", "\x00", "//"} {
 		if strings.Contains(path, bad) {
-			return reject(reasonPathNotCanonical, "the request path must not contain %q", bad)
+			return envelope.Reject(envelope.ReasonPathNotCanonical, "the request path must not contain %q", bad)
 		}
 	}
 	for _, seg := range strings.Split(path[1:], "/") {
 		if seg == "." || seg == ".." {
-			return reject(reasonPathNotCanonical, "the request path must not contain . or .. segments")
+			return envelope.Reject(envelope.ReasonPathNotCanonical, "the request path must not contain . or .. segments")
 		}
 	}
 	return nil
@@ -58,10 +59,10 @@ func checkPath(path string) *rejection {
 
 // parseQuery parses the query strictly: a malformed escape or a `;`
 // separator is refused rather than guessed at.
-func parseQuery(rawQuery string) (url.Values, *rejection) {
+func parseQuery(rawQuery string) (url.Values, *envelope.Rejection) {
 	values, err := url.ParseQuery(rawQuery)
 	if err != nil {
-		return nil, reject(reasonQueryMalformed, "the query string is not well formed")
+		return nil, envelope.Reject(envelope.ReasonQueryMalformed, "the query string is not well formed")
 	}
 	return values, nil
 }
@@ -69,46 +70,46 @@ func parseQuery(rawQuery string) (url.Values, *rejection) {
 // checkHopByHop refuses requests that ask a hop to drop an end-to-end header
 // or to switch protocols, and requests with trailers, which could add
 // headers after verification.
-func (g *Gateway) checkHopByHop(r *http.Request) *rejection {
+func (g *Gateway) checkHopByHop(r *http.Request) *envelope.Rejection {
 	if len(r.Header.Values("Upgrade")) > 0 {
-		return reject(reasonUpgrade, "protocol upgrades are not accepted here; send a plain HTTP request without Upgrade")
+		return envelope.Reject(envelope.ReasonUpgrade, "protocol upgrades are not accepted here; send a plain HTTP request without Upgrade")
 	}
 	for _, value := range r.Header.Values("Connection") {
 		for name := range strings.SplitSeq(value, ",") {
 			name = strings.TrimSpace(name)
 			switch {
 			case strings.EqualFold(name, "Upgrade"):
-				return reject(reasonUpgrade, "protocol upgrades are not accepted here; send a plain HTTP request without Upgrade")
+				return envelope.Reject(envelope.ReasonUpgrade, "protocol upgrades are not accepted here; send a plain HTTP request without Upgrade")
 			case strings.EqualFold(name, g.SignatureHeader) || slices.ContainsFunc(endToEndHeaders, func(h string) bool { return strings.EqualFold(h, name) }):
-				return reject(reasonHopByHopHeader, "the Connection header must not name %s", clip(http.CanonicalHeaderKey(name)))
+				return envelope.Reject(envelope.ReasonHopByHopHeader, "the Connection header must not name %s", envelope.Clip(http.CanonicalHeaderKey(name)))
 			}
 		}
 	}
 	if len(r.Trailer) > 0 || r.Header.Get("Trailer") != "" {
-		return reject(reasonTrailers, "requests with trailers are not accepted")
+		return envelope.Reject(envelope.ReasonTrailers, "requests with trailers are not accepted")
 	}
 	for _, name := range methodOverrideHeaders {
 		if _, present := r.Header[name]; present {
-			return reject(reasonMethodOverride, "the %s header is not accepted: the request's own method is the one signed", name)
+			return envelope.Reject(envelope.ReasonMethodOverride, "the %s header is not accepted: the request's own method is the one signed", name)
 		}
 	}
 	return nil
 }
 
-func (g *Gateway) checkMethod(r *http.Request) *rejection {
+func (g *Gateway) checkMethod(r *http.Request) *envelope.Rejection {
 	if slices.Contains(g.Methods, r.Method) {
 		return nil
 	}
-	return reject(reasonMethodNotAllowed, "method %s is not allowed here; use %s", clip(r.Method), g.methodSet)
+	return envelope.Reject(envelope.ReasonMethodNotAllowed, "method %s is not allowed here; use %s", envelope.Clip(r.Method), g.methodSet)
 }
 
 // checkEarlyData refuses a request that arrived as TLS early data (0-RTT,
 // which Caddy accepts over HTTP/3 by default): anyone who captured those
 // packets can send them again, with no key. A 425 tells the client to retry
 // once the handshake is complete (RFC 8470).
-func checkEarlyData(r *http.Request) *rejection {
+func checkEarlyData(r *http.Request) *envelope.Rejection {
 	if r.TLS != nil && !r.TLS.HandshakeComplete {
-		return reject(reasonEarlyData, "the request arrived as TLS early data (0-RTT), which can be replayed; send it again after the handshake")
+		return envelope.Reject(envelope.ReasonEarlyData, "the request arrived as TLS early data (0-RTT), which can be replayed; send it again after the handshake")
 	}
 	return nil
 }

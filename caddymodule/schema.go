@@ -11,6 +11,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/checkoutgw/checkoutgw/envelope"
 	"github.com/checkoutgw/checkoutgw/schemas"
 )
 
@@ -179,7 +180,7 @@ func stringSet(v any) (map[string]bool, bool) {
 
 // validate checks a strictly parsed body and reports every violation by
 // property path, with every reason, never quoting a value.
-func (s *bodySchema) validate(body map[string]any) *rejection {
+func (s *bodySchema) validate(body map[string]any) *envelope.Rejection {
 	if s.fast != nil && s.fast.accepts(body) {
 		return nil
 	}
@@ -189,18 +190,18 @@ func (s *bodySchema) validate(body map[string]any) *rejection {
 	}
 	var verr *jsonschema.ValidationError
 	if !errors.As(err, &verr) {
-		return reject(reasonSchema, "the request body could not be validated")
+		return envelope.Reject(envelope.ReasonSchema, "the request body could not be validated")
 	}
 	fields := s.violations(verr, body)
 	if len(fields) > maxListedProperties {
 		unlisted := len(fields) - maxListedProperties
-		rej := reject(reasonSchema, "the request has %d invalid properties: the first %d are listed, %d more %s not",
+		rej := envelope.Reject(envelope.ReasonSchema, "the request has %d invalid properties: the first %d are listed, %d more %s not",
 			len(fields), maxListedProperties, unlisted, plural(unlisted, "is", "are"))
-		rej.fields = firstProperties(fields, maxListedProperties)
+		rej.Fields = firstProperties(fields, maxListedProperties)
 		return rej
 	}
-	rej := reject(reasonSchema, "the request has %d invalid %s", len(fields), plural(len(fields), "property", "properties"))
-	rej.fields = fields
+	rej := envelope.Reject(envelope.ReasonSchema, "the request has %d invalid %s", len(fields), plural(len(fields), "property", "properties"))
+	rej.Fields = fields
 	return rej
 }
 

@@ -71,15 +71,15 @@ func TestFieldErrorCap(t *testing.T) {
 			value, err := parseStrictJSON([]byte(faultyIdentities(tc.faults)), s.names)
 			must(t, err)
 			rej := s.validate(value)
-			if rej == nil || rej.detail != tc.detail {
+			if rej == nil || rej.Detail != tc.detail {
 				t.Fatalf("got %+v, want Detail %q", rej, tc.detail)
 			}
 			want := make(map[string][]string)
 			for i := range min(tc.faults, maxListedProperties) {
 				want[fmt.Sprintf("Customer.Identities[%d].IDType", i)] = []string{"must be one of DrivingLicense, NationalIDCard, Passport, AddressProof, ResidencePermit, TaxID"}
 			}
-			if !maps.EqualFunc(rej.fields, want, slices.Equal) {
-				t.Fatalf("listed %d properties: %v", len(rej.fields), slices.SortedFunc(maps.Keys(rej.fields), comparePaths))
+			if !maps.EqualFunc(rej.Fields, want, slices.Equal) {
+				t.Fatalf("listed %d properties: %v", len(rej.Fields), slices.SortedFunc(maps.Keys(rej.Fields), comparePaths))
 			}
 		})
 	}
@@ -97,7 +97,7 @@ func TestReasonCap(t *testing.T) {
 	s, err := loadBodySchema(path, time.Now)
 	must(t, err)
 	rej := s.validate(map[string]any{"a": "x"})
-	if rej == nil || len(rej.fields["a"]) != maxReasons {
+	if rej == nil || len(rej.Fields["a"]) != maxReasons {
 		t.Fatalf("got %+v, want %d reasons for a", rej, maxReasons)
 	}
 }

@@ -20,7 +20,7 @@ func schemaFaults(t *testing.T, s *bodySchema, body string) map[string][]string 
 	value, err := parseStrictJSON([]byte(body), s.names)
 	must(t, err)
 	if rej := s.validate(value); rej != nil {
-		return rej.fields
+		return rej.Fields
 	}
 	return nil
 }

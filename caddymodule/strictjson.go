@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/checkoutgw/checkoutgw/envelope"
 )
 
 // maxJSONDepth bounds nesting so that a hostile document cannot exhaust the
@@ -27,7 +29,7 @@ func (e *jsonError) Error() string {
 	if e.Path == "" {
 		return fmt.Sprintf("%s at byte %d", e.Rule, e.Offset)
 	}
-	return fmt.Sprintf("%s at byte %d (%s)", e.Rule, e.Offset, clip(e.Path))
+	return fmt.Sprintf("%s at byte %d (%s)", e.Rule, e.Offset, envelope.Clip(e.Path))
 }
 
 // jsonRule is the rule a strict-JSON error names, without its place: the

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/checkoutgw/checkoutgw/envelope"
 )
 
 func sha256Hex(s string) string {
@@ -59,7 +61,7 @@ func TestTenantBinding(t *testing.T) {
 				return
 			}
 			env := decodedEnvelope(t, resp)
-			if resp.StatusCode != tc.status || env.Type != typeUnauthorized || !strings.Contains(env.Detail, tc.reason) {
+			if resp.StatusCode != tc.status || env.Type != envelope.TypeUnauthorized || !strings.Contains(env.Detail, tc.reason) {
 				t.Fatalf("got %d %s %q", resp.StatusCode, env.Type, env.Detail)
 			}
 			if strings.Contains(env.Detail, "ak_") {

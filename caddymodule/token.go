@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+
+	"github.com/checkoutgw/checkoutgw/envelope"
 )
 
 // maxTokenSize bounds the Api-Signature header before any decoding.
@@ -59,27 +61,27 @@ var tokenMemberNames = newMemberNames("alg", "kid", "typ", "aud", "iat", "exp", 
 // payload are strict JSON objects, and types every header member and claim.
 // The JWS JSON serialisation, unpadded-base64 variants, nested tokens and
 // string dates are all refused here, whatever the JOSE library would accept.
-func parseToken(value string) (*token, *rejection) {
+func parseToken(value string) (*token, *envelope.Rejection) {
 	if len(value) > maxTokenSize {
-		return nil, reject(reasonTokenMalformed, "the Api-Signature header is over %d bytes", maxTokenSize)
+		return nil, envelope.Reject(envelope.ReasonTokenMalformed, "the Api-Signature header is over %d bytes", maxTokenSize)
 	}
 	raw := []byte(value)
 	first := bytes.IndexByte(raw, '.')
 	last := bytes.LastIndexByte(raw, '.')
 	if first < 0 || first == last || bytes.Count(raw, []byte{'.'}) != 2 {
-		return nil, reject(reasonTokenMalformed, "Api-Signature is not a compact JWS: it must have exactly three dot-separated parts")
+		return nil, envelope.Reject(envelope.ReasonTokenMalformed, "Api-Signature is not a compact JWS: it must have exactly three dot-separated parts")
 	}
 	header, err := decodeSegment(raw[:first])
 	if err != nil {
-		return nil, reject(reasonTokenMalformed, "the token header is not unpadded base64url")
+		return nil, envelope.Reject(envelope.ReasonTokenMalformed, "the token header is not unpadded base64url")
 	}
 	payload, err := decodeSegment(raw[first+1 : last])
 	if err != nil {
-		return nil, reject(reasonTokenMalformed, "the token payload is not unpadded base64url")
+		return nil, envelope.Reject(envelope.ReasonTokenMalformed, "the token payload is not unpadded base64url")
 	}
 	signature, err := decodeSegment(raw[last+1:])
 	if err != nil || len(signature) == 0 {
-		return nil, reject(reasonTokenMalformed, "the token signature is not unpadded base64url")
+		return nil, envelope.Reject(envelope.ReasonTokenMalformed, "the token signature is not unpadded base64url")
 	}
 	tok := &token{signingInput: raw[:last], signature: signature, header: header, payload: payload}
 	if rej := tok.parseHeader(); rej != nil {
@@ -102,38 +104,38 @@ func decodeSegment(seg []byte) ([]byte, error) {
 	return out[:n], nil
 }
 
-func (t *token) parseHeader() *rejection {
+func (t *token) parseHeader() *envelope.Rejection {
 	h, err := parseStrictJSON(t.header, tokenMemberNames)
 	if err != nil {
-		return reject(reasonTokenMalformed, "the token header is not a strict JSON object: %s", jsonRule(err))
+		return envelope.Reject(envelope.ReasonTokenMalformed, "the token header is not a strict JSON object: %s", jsonRule(err))
 	}
 	for name := range h {
 		if !allowedHeaderMembers[name] {
-			return reject(reasonTokenHeader, "the token header may hold only alg, kid and typ; %q is not allowed", clip(name))
+			return envelope.Reject(envelope.ReasonTokenHeader, "the token header may hold only alg, kid and typ; %q is not allowed", envelope.Clip(name))
 		}
 	}
 	alg, ok := h["alg"].(string)
 	if !ok || alg == "" {
-		return reject(reasonTokenHeader, "the token header's alg must be a non-empty string")
+		return envelope.Reject(envelope.ReasonTokenHeader, "the token header's alg must be a non-empty string")
 	}
 	t.alg = alg
 	if v, present := h["kid"]; present {
 		kid, ok := v.(string)
 		if !ok || kid == "" {
-			return reject(reasonTokenHeader, "the token header's kid must be a non-empty string")
+			return envelope.Reject(envelope.ReasonTokenHeader, "the token header's kid must be a non-empty string")
 		}
 		t.kid = kid
 	}
 	if v, present := h["typ"]; present && v != "JWT" {
-		return reject(reasonTokenHeader, "the token header's typ must be JWT")
+		return envelope.Reject(envelope.ReasonTokenHeader, "the token header's typ must be JWT")
 	}
 	return nil
 }
 
-func (t *token) parseClaims() *rejection {
+func (t *token) parseClaims() *envelope.Rejection {
 	m, err := parseStrictJSON(t.payload, tokenMemberNames)
 	if err != nil {
-		return reject(reasonTokenMalformed, "the token payload is not a strict JSON object: %s", jsonRule(err))
+		return envelope.Reject(envelope.ReasonTokenMalformed, "the token payload is not a strict JSON object: %s", jsonRule(err))
 	}
 	c := &t.claims
 	switch aud := m["aud"].(type) {
@@ -143,18 +145,18 @@ func (t *token) parseClaims() *rejection {
 		for _, a := range aud {
 			s, ok := a.(string)
 			if !ok {
-				return reject(reasonClaimType, "aud must be a string or an array of strings")
+				return envelope.Reject(envelope.ReasonClaimType, "aud must be a string or an array of strings")
 			}
 			c.audience = append(c.audience, s)
 		}
 	case nil:
 		if _, present := m["aud"]; present {
-			return reject(reasonClaimType, "aud must be a string or an array of strings")
+			return envelope.Reject(envelope.ReasonClaimType, "aud must be a string or an array of strings")
 		}
 	default:
-		return reject(reasonClaimType, "aud must be a string or an array of strings")
+		return envelope.Reject(envelope.ReasonClaimType, "aud must be a string or an array of strings")
 	}
-	var rej *rejection
+	var rej *envelope.Rejection
 	if c.issuedAt, _, rej = numericDate(m, "iat", true); rej != nil {
 		return rej
 	}
@@ -185,33 +187,33 @@ func (t *token) parseClaims() *rejection {
 
 // numericDate reads a NumericDate: a JSON number of seconds, possibly
 // fractional. Strings are refused even when they hold digits.
-func numericDate(m map[string]any, name string, required bool) (float64, bool, *rejection) {
+func numericDate(m map[string]any, name string, required bool) (float64, bool, *envelope.Rejection) {
 	v, present := m[name]
 	if !present {
 		if required {
-			return 0, false, reject(reasonClaimMissing, "the token has no %s claim", name)
+			return 0, false, envelope.Reject(envelope.ReasonClaimMissing, "the token has no %s claim", name)
 		}
 		return 0, false, nil
 	}
 	n, ok := v.(json.Number)
 	if !ok {
-		return 0, false, reject(reasonClaimType, "%s must be a number of seconds, not %s", name, jsonTypeName(v))
+		return 0, false, envelope.Reject(envelope.ReasonClaimType, "%s must be a number of seconds, not %s", name, jsonTypeName(v))
 	}
 	f, err := strconv.ParseFloat(string(n), 64)
 	if err != nil || math.IsInf(f, 0) {
-		return 0, false, reject(reasonClaimType, "%s is not a representable number of seconds", name)
+		return 0, false, envelope.Reject(envelope.ReasonClaimType, "%s is not a representable number of seconds", name)
 	}
 	return f, true, nil
 }
 
-func stringClaim(m map[string]any, name string) (string, bool, *rejection) {
+func stringClaim(m map[string]any, name string) (string, bool, *envelope.Rejection) {
 	v, present := m[name]
 	if !present {
 		return "", false, nil
 	}
 	s, ok := v.(string)
 	if !ok {
-		return "", false, reject(reasonClaimType, "%s must be a string, not %s", name, jsonTypeName(v))
+		return "", false, envelope.Reject(envelope.ReasonClaimType, "%s must be a string, not %s", name, jsonTypeName(v))
 	}
 	return s, true, nil
 }
@@ -220,10 +222,10 @@ func stringClaim(m map[string]any, name string) (string, bool, *rejection) {
 // the query has once, or an array of strings (every value in order), which a
 // repeated name needs: a single string would bind one value while the
 // upstream may read another. Numbers and booleans stand for their JSON text.
-func queryParamsClaim(v any) (map[string]queryClaim, *rejection) {
+func queryParamsClaim(v any) (map[string]queryClaim, *envelope.Rejection) {
 	obj, ok := v.(map[string]any)
 	if !ok {
-		return nil, reject(reasonClaimType, "queryParams must be an object, not %s", jsonTypeName(v))
+		return nil, envelope.Reject(envelope.ReasonClaimType, "queryParams must be an object, not %s", jsonTypeName(v))
 	}
 	out := make(map[string]queryClaim, len(obj))
 	for name, val := range obj {
@@ -232,7 +234,7 @@ func queryParamsClaim(v any) (map[string]queryClaim, *rejection) {
 			for _, item := range arr {
 				s, ok := scalarText(item)
 				if !ok {
-					return nil, reject(reasonClaimType, "queryParams[%q] must hold strings", clip(name))
+					return nil, envelope.Reject(envelope.ReasonClaimType, "queryParams[%q] must hold strings", envelope.Clip(name))
 				}
 				values = append(values, s)
 			}
@@ -241,7 +243,7 @@ func queryParamsClaim(v any) (map[string]queryClaim, *rejection) {
 		}
 		s, ok := scalarText(val)
 		if !ok {
-			return nil, reject(reasonClaimType, "queryParams[%q] must be a string or an array of strings", clip(name))
+			return nil, envelope.Reject(envelope.ReasonClaimType, "queryParams[%q] must be a string or an array of strings", envelope.Clip(name))
 		}
 		out[name] = queryClaim{values: []string{s}}
 	}

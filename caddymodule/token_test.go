@@ -3,6 +3,8 @@ package caddymodule
 import (
 	"strings"
 	"testing"
+
+	"github.com/checkoutgw/checkoutgw/envelope"
 )
 
 // FuzzParseToken: the token parser never panics, and whatever it accepts is
@@ -16,7 +18,7 @@ func FuzzParseToken(f *testing.F) {
 	f.Fuzz(func(t *testing.T, value string) {
 		tok, rej := parseToken(value)
 		if rej != nil {
-			if rej.detail == "" || verdicts[rej.reason].status == 0 {
+			if rej.Detail == "" || envelope.VerdictOf(rej.Reason).Status == 0 {
 				t.Fatalf("a refusal without detail or verdict: %+v", rej)
 			}
 			return

@@ -17,6 +17,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/checkoutgw/checkoutgw/envelope"
 	"go.uber.org/zap"
 )
 
@@ -28,9 +29,6 @@ const maxUpstreamErrorBody = 64 << 10
 // logged: enough to tell answers apart and find them in the upstream's own
 // logs, too little to stand in for the text.
 const loggedDigestHexLen = 16
-
-// envelopeTypes are the Types the provider documents.
-var envelopeTypes = []string{typeInvalidMessage, typeUnexpected, typeResourceNotFound, typeUnauthorized, typeForbidden, typeInsufficient}
 
 // envelopeMembers are the members of the documented envelope; all but
 // Extensions are required.
@@ -193,7 +191,7 @@ func loggedMediaType(values []string) string {
 		if err != nil {
 			return "(unparseable)"
 		}
-		return clip(mediaType)
+		return envelope.Clip(mediaType)
 	}
 	return "(repeated)"
 }
@@ -233,7 +231,7 @@ func isDocumentedEnvelope(contentType []string, body []byte) bool {
 	_, hasAction := doc["Action"].(string)
 	_, hasDetail := doc["Detail"].(string)
 	ext, hasExtensions := doc["Extensions"]
-	return slices.Contains(envelopeTypes, typ) && instance != "" && hasAction && hasDetail &&
+	return slices.Contains(envelope.Types, typ) && instance != "" && hasAction && hasDetail &&
 		(!hasExtensions || isEnvelopeExtensions(ext))
 }
 
@@ -285,21 +283,4 @@ func isReasonLists(v any) bool {
 		}
 	}
 	return true
-}
-
-// normalisedType maps an upstream error status to the envelope Type that
-// SPEC section 4 gives it.
-func normalisedType(status int) string {
-	switch status {
-	case http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusConflict,
-		http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity:
-		return typeInvalidMessage
-	case http.StatusUnauthorized:
-		return typeUnauthorized
-	case http.StatusForbidden:
-		return typeForbidden
-	case http.StatusNotFound:
-		return typeResourceNotFound
-	}
-	return typeUnexpected
 }

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/checkoutgw/checkoutgw/envelope"
 )
 
 // rawUpstream answers every request with exact bytes, for answers that
@@ -192,14 +194,14 @@ func TestUpstreamProtocolSwitchNotSpliced(t *testing.T) {
 			}
 			resp.Body = io.NopCloser(bytes.NewReader(body))
 			env := decodedEnvelope(t, resp)
-			if tc.request != nil && resp.StatusCode == http.StatusBadRequest && env.Type == typeInvalidMessage {
+			if tc.request != nil && resp.StatusCode == http.StatusBadRequest && env.Type == envelope.TypeInvalidMessage {
 				// Refused on the request side before the upstream was asked.
 			} else {
-				if resp.StatusCode != http.StatusBadGateway || env.Type != typeUnexpected {
-					t.Fatalf("got %d %s, want 502 %s", resp.StatusCode, env.Type, typeUnexpected)
+				if resp.StatusCode != http.StatusBadGateway || env.Type != envelope.TypeUnexpected {
+					t.Fatalf("got %d %s, want 502 %s", resp.StatusCode, env.Type, envelope.TypeUnexpected)
 				}
 				line := lineFor(t, gw, env.Instance)
-				if line["reason"] != string(reasonUpstreamError) || line["upstream_fault"] != faultProtocolSwitch || line["upstream_status"] != float64(101) {
+				if line["reason"] != string(envelope.ReasonUpstreamError) || line["upstream_fault"] != faultProtocolSwitch || line["upstream_status"] != float64(101) {
 					t.Errorf("log line %v", line)
 				}
 				if resp.Header.Get("Upgrade") != "" || resp.Header.Get("Sec-Websocket-Accept") != "" {
@@ -238,7 +240,7 @@ func TestUpstreamErrorLoggedWithoutItsText(t *testing.T) {
 	gw := startCaddy(t, gatewaySite(up.hostPort(), "\t\t\tjwks_file "+writeJWKS(t, k)))
 	resp := gw.post(t, testPath, k.sign(t, validClaims(validBody), false), validBody)
 	env := decodedEnvelope(t, resp)
-	if resp.StatusCode != http.StatusInternalServerError || env.Type != typeUnexpected {
+	if resp.StatusCode != http.StatusInternalServerError || env.Type != envelope.TypeUnexpected {
 		t.Fatalf("got %d %s", resp.StatusCode, env.Type)
 	}
 	logs := gw.logs(t)
@@ -253,7 +255,7 @@ func TestUpstreamErrorLoggedWithoutItsText(t *testing.T) {
 		t.Errorf("the gateway's line holds the upstream's media type parameter: %v", line)
 	}
 	for field, want := range map[string]any{
-		"reason":                string(reasonUpstreamError),
+		"reason":                string(envelope.ReasonUpstreamError),
 		"upstream_fault":        faultNotAnEnvelope,
 		"upstream_status":       float64(500),
 		"upstream_content_type": "text/plain",
@@ -312,7 +314,7 @@ func TestUpstreamEnvelopePassThroughIsExact(t *testing.T) {
 				t.Fatalf("the upstream's body reached the client: %s", body)
 			}
 			env := decodedEnvelope(t, resp)
-			if resp.StatusCode != http.StatusBadRequest || env.Type != typeInvalidMessage || !strings.Contains(env.Detail, "answered 400") {
+			if resp.StatusCode != http.StatusBadRequest || env.Type != envelope.TypeInvalidMessage || !strings.Contains(env.Detail, "answered 400") {
 				t.Fatalf("got %d %+v", resp.StatusCode, env)
 			}
 			if line := lineFor(t, gw, env.Instance); line["upstream_fault"] != faultNotAnEnvelope {
@@ -340,11 +342,11 @@ func TestUpstreamAnswerCutShort(t *testing.T) {
 				t.Fatalf("the client got no answer: %v", err)
 			}
 			env := decodedEnvelope(t, resp)
-			if resp.StatusCode != http.StatusBadGateway || env.Type != typeUnexpected || resp.Header.Get("X-Upstream-Internal") != "" {
+			if resp.StatusCode != http.StatusBadGateway || env.Type != envelope.TypeUnexpected || resp.Header.Get("X-Upstream-Internal") != "" {
 				t.Fatalf("got %d %s %v", resp.StatusCode, env.Type, resp.Header)
 			}
 			line := lineFor(t, gw, env.Instance)
-			if line["reason"] != string(reasonUpstreamError) || line["upstream_fault"] != faultCutShort || line["upstream_status"] != float64(status) || line["upstream_length"] != float64(len("failed for Quintessa Marchbanks")) {
+			if line["reason"] != string(envelope.ReasonUpstreamError) || line["upstream_fault"] != faultCutShort || line["upstream_status"] != float64(status) || line["upstream_length"] != float64(len("failed for Quintessa Marchbanks")) {
 				t.Errorf("log line %v", line)
 			}
 			if strings.Contains(gw.logs(t), "Quintessa") {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/checkoutgw/checkoutgw/envelope"
 )
 
 const streamedSize = 10 << 20
@@ -80,10 +81,10 @@ func TestUpstreamAnswers(t *testing.T) {
 		path, typ string
 		status    int
 	}{
-		{"/html500", typeUnexpected, 500},
-		{"/text404", typeResourceNotFound, 404},
-		{"/json400", typeInvalidMessage, 400},
-		{"/empty503", typeUnexpected, 503},
+		{"/html500", envelope.TypeUnexpected, 500},
+		{"/text404", envelope.TypeResourceNotFound, 404},
+		{"/json400", envelope.TypeInvalidMessage, 400},
+		{"/empty503", envelope.TypeUnexpected, 503},
 	} {
 		t.Run("normalised "+tc.path, func(t *testing.T) {
 			resp := signedPost(t, tc.path)
@@ -181,7 +182,7 @@ func TestPanicBecomesEnvelope(t *testing.T) {
 	}
 	rec := serve()
 	env := decodedEnvelope(t, rec.Result())
-	if rec.Code != http.StatusInternalServerError || env.Type != typeUnexpected {
+	if rec.Code != http.StatusInternalServerError || env.Type != envelope.TypeUnexpected {
 		t.Fatalf("got %d %s", rec.Code, env.Type)
 	}
 	if !strings.Contains(logs.String(), env.Instance) || strings.Contains(logs.String(), "injected fault") {

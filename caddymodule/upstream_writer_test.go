@@ -57,18 +57,6 @@ func TestUpstreamWriterHoldsErrorsWhateverTheWritePath(t *testing.T) {
 	})
 }
 
-func TestNormalisedType(t *testing.T) {
-	for status, want := range map[int]string{
-		400: typeInvalidMessage, 405: typeInvalidMessage, 409: typeInvalidMessage, 413: typeInvalidMessage,
-		415: typeInvalidMessage, 422: typeInvalidMessage, 401: typeUnauthorized, 403: typeForbidden,
-		404: typeResourceNotFound, 429: typeUnexpected, 500: typeUnexpected, 502: typeUnexpected, 503: typeUnexpected,
-	} {
-		if got := normalisedType(status); got != want {
-			t.Errorf("%d: got %s, want %s", status, got, want)
-		}
-	}
-}
-
 // TestIsDocumentedEnvelope checks that only the envelope's exact shape, as
 // application/json, counts as an envelope; every near miss is replaced.
 func TestIsDocumentedEnvelope(t *testing.T) {

@@ -1,0 +1,67 @@
+package envelope
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+)
+
+// Envelope is the provider's documented error body.
+type Envelope struct {
+	Type       string      `json:"Type"`
+	Instance   string      `json:"Instance"`
+	Action     string      `json:"Action"`
+	Detail     string      `json:"Detail"`
+	Extensions *Extensions `json:"Extensions,omitempty"`
+}
+
+// Extensions holds the details of invalid request properties.
+type Extensions struct {
+	Request map[string][]string `json:"Request,omitempty"`
+}
+
+// RetryAfterSeconds is what a client is told to wait when the gateway
+// cannot judge requests yet (no signing keys loaded).
+const RetryAfterSeconds = 5
+
+// Write is the one place an error envelope is written.
+func Write(w http.ResponseWriter, status int, env Envelope, allow string) {
+	body, err := json.Marshal(env)
+	if err != nil {
+		// Every field is a string or a map of strings: this cannot fail.
+		panic(err)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if status == http.StatusMethodNotAllowed {
+		h.Set("Allow", allow)
+	}
+	if status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// Types are the Types the provider documents.
+var Types = []string{TypeInvalidMessage, TypeUnexpected, TypeResourceNotFound, TypeUnauthorized, TypeForbidden, TypeInsufficient}
+
+// NormalisedType maps an upstream error status to the envelope Type that
+// SPEC section 4 gives it.
+func NormalisedType(status int) string {
+	switch status {
+	case http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusConflict,
+		http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity:
+		return TypeInvalidMessage
+	case http.StatusUnauthorized:
+		return TypeUnauthorized
+	case http.StatusForbidden:
+		return TypeForbidden
+	case http.StatusNotFound:
+		return TypeResourceNotFound
+	}
+	return TypeUnexpected
+}

@@ -1,0 +1,34 @@
+package envelope
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Rejection is a refused request: why, for the log and metrics, and what the
+// client is told. Detail never holds a token, a key or a body value.
+type Rejection struct {
+	Reason Reason
+	Verdict
+	Detail string
+	Fields map[string][]string // Extensions.Request
+}
+
+// Reject is a rejection for reason r with the verdict the table gives it.
+func Reject(r Reason, format string, args ...any) *Rejection {
+	return &Rejection{Reason: r, Verdict: verdicts[r], Detail: fmt.Sprintf(format, args...)}
+}
+
+func (r *Rejection) Error() string { return string(r.Reason) + ": " + r.Detail }
+
+// maxEchoed bounds a client-supplied name (kid, alg, a header member) quoted
+// in a Detail or a log line: the token may be 8 KiB of anything.
+const maxEchoed = 64
+
+// Clip bounds a client-supplied string for a Detail or a log line.
+func Clip(s string) string {
+	if len(s) <= maxEchoed {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxEchoed], "") + "..."
+}
