@@ -26,6 +26,7 @@ import (
 
 	"github.com/checkoutgw/checkoutgw/keyring"
 	"github.com/checkoutgw/checkoutgw/replay"
+	"github.com/checkoutgw/checkoutgw/strictjson"
 )
 
 // Every benchmark here that costs a request reports its time as a multiple
@@ -269,7 +270,7 @@ func BenchmarkValidation(b *testing.B) {
 	must(b, err)
 	body := []byte(validBody)
 	measureInVerifications(b, "ES384", func() {
-		v, err := parseStrictJSON(body, schema.names)
+		v, err := strictjson.Parse(body, schema.names)
 		if err != nil {
 			b.Fatal(err)
 		}

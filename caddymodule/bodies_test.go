@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/checkoutgw/checkoutgw/envelope"
+	"github.com/checkoutgw/checkoutgw/strictjson"
 )
 
 // bodyWith is validBody with edit applied to its decoded form.
@@ -295,7 +296,7 @@ func FuzzBodyErrors(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		value, err := parseStrictJSON(data, schema.names)
+		value, err := strictjson.Parse(data, schema.names)
 		if err != nil {
 			return
 		}

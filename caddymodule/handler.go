@@ -14,6 +14,7 @@ import (
 
 	"github.com/checkoutgw/checkoutgw/envelope"
 	"github.com/checkoutgw/checkoutgw/keyring"
+	"github.com/checkoutgw/checkoutgw/strictjson"
 )
 
 // Placeholders set for handle_errors blocks and access logs.
@@ -94,7 +95,7 @@ func (g *Gateway) checkBody(r *http.Request, tok *token, body []byte) *envelope.
 	if len(body) == 0 {
 		return envelope.Reject(envelope.ReasonBodyNotJSON, "the request body is empty; it must be a JSON object")
 	}
-	value, err := parseStrictJSON(body, g.schema.names)
+	value, err := strictjson.Parse(body, g.schema.names)
 	if err != nil {
 		return envelope.Reject(envelope.ReasonBodyNotJSON, "the request body is not strict JSON: %s", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/checkoutgw/checkoutgw/envelope"
 	"github.com/checkoutgw/checkoutgw/schemas"
+	"github.com/checkoutgw/checkoutgw/strictjson"
 )
 
 // bodySchema is a compiled request-body schema and the raw document it came
@@ -20,8 +21,8 @@ import (
 type bodySchema struct {
 	title    string
 	compiled *jsonschema.Schema
-	fast     *fastSchema // nil when the schema uses keywords it lacks
-	names    memberNames // every property name the schema declares
+	fast     *fastSchema            // nil when the schema uses keywords it lacks
+	names    strictjson.MemberNames // every property name the schema declares
 	doc      any
 }
 
@@ -138,7 +139,7 @@ func indexLargeEnums(c *jsonschema.Compiler, doc any) any {
 
 // declaredProperties collects the names of every "properties" keyword in
 // the schema document: the member names a valid body is made of.
-func declaredProperties(doc any) memberNames {
+func declaredProperties(doc any) strictjson.MemberNames {
 	var names []string
 	var walk func(v any)
 	walk = func(v any) {
@@ -159,7 +160,7 @@ func declaredProperties(doc any) memberNames {
 		}
 	}
 	walk(doc)
-	return newMemberNames(names...)
+	return strictjson.NewMemberNames(names...)
 }
 
 func stringSet(v any) (map[string]bool, bool) {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/checkoutgw/checkoutgw/strictjson"
 )
 
 func TestComparePaths(t *testing.T) {
@@ -68,7 +70,7 @@ func TestFieldErrorCap(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprint(tc.faults), func(t *testing.T) {
-			value, err := parseStrictJSON([]byte(faultyIdentities(tc.faults)), s.names)
+			value, err := strictjson.Parse([]byte(faultyIdentities(tc.faults)), s.names)
 			must(t, err)
 			rej := s.validate(value)
 			if rej == nil || rej.Detail != tc.detail {

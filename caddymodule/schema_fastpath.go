@@ -4,6 +4,7 @@ import (
 	"slices"
 	"unicode/utf8"
 
+	"github.com/checkoutgw/checkoutgw/strictjson"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -19,7 +20,7 @@ import (
 type fastSchema struct {
 	always     *bool // a boolean schema
 	ref        *fastSchema
-	types      jsonTypes
+	types      strictjson.Types
 	enum       []any // strings, booleans and nulls
 	format     func(any) error
 	keywords   []fastKeyword // the gateway's own vocabulary
@@ -89,7 +90,7 @@ func (c *fastCompiler) compile(s *jsonschema.Schema) *fastSchema {
 	}
 	if s.Types != nil {
 		for _, name := range s.Types.ToStrings() {
-			t, known := jsonTypeNames[name]
+			t, known := strictjson.TypeNames[name]
 			if !known {
 				c.ok = false // "integer" needs the numeric rules jsonschema has
 			}
@@ -202,7 +203,7 @@ func (f *fastSchema) accepts(v any) bool {
 	if f.ref != nil && !f.ref.accepts(v) {
 		return false
 	}
-	t := typeOfValue(v)
+	t := strictjson.TypeOf(v)
 	if t == 0 || f.types != 0 && f.types&t == 0 {
 		return false
 	}

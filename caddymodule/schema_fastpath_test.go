@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/checkoutgw/checkoutgw/strictjson"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -18,7 +19,7 @@ import (
 // costs the full validation on every request.
 func agreeOn(t *testing.T, s *bodySchema, body []byte) {
 	t.Helper()
-	value, err := parseStrictJSON(body, s.names)
+	value, err := strictjson.Parse(body, s.names)
 	if err != nil {
 		return
 	}
@@ -245,4 +246,19 @@ func compileTestSchema(t *testing.T, schema string) *jsonschema.Schema {
 		t.Fatal(err)
 	}
 	return compiled
+}
+
+// TestDeclaredProperties checks that the body's expected names are the
+// schema's property names, so that a valid body's members are all shared.
+func TestDeclaredProperties(t *testing.T) {
+	s, err := loadBodySchema(defaultSchema, time.Now)
+	must(t, err)
+	for _, name := range []string{"CustomerID", "Customer", "FullName", "FirstName", "DateOfBirth", "Identities", "IssuingCountry", "IDType", "PrimaryResidence", "Street2", "State", "Country"} {
+		if s.names[name] != name {
+			t.Errorf("%s is not among the expected names", name)
+		}
+	}
+	if _, ok := s.names["properties"]; ok {
+		t.Error("a schema keyword was taken for a property name")
+	}
 }

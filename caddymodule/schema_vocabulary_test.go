@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/checkoutgw/checkoutgw/strictjson"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -17,7 +18,7 @@ import (
 func schemaFaults(t *testing.T, s *bodySchema, body string) map[string][]string {
 	t.Helper()
 	agreeOn(t, s, []byte(body))
-	value, err := parseStrictJSON([]byte(body), s.names)
+	value, err := strictjson.Parse([]byte(body), s.names)
 	must(t, err)
 	if rej := s.validate(value); rej != nil {
 		return rej.Fields

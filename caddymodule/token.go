@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/checkoutgw/checkoutgw/envelope"
+	"github.com/checkoutgw/checkoutgw/strictjson"
 )
 
 // maxTokenSize bounds the Api-Signature header before any decoding.
@@ -55,7 +56,7 @@ type queryClaim struct {
 var allowedHeaderMembers = map[string]bool{"alg": true, "kid": true, "typ": true}
 
 // tokenMemberNames are the header members and claims the gateway reads.
-var tokenMemberNames = newMemberNames("alg", "kid", "typ", "aud", "iat", "exp", "nbf", "method", "path", "bodyHash", "queryParams")
+var tokenMemberNames = strictjson.NewMemberNames("alg", "kid", "typ", "aud", "iat", "exp", "nbf", "method", "path", "bodyHash", "queryParams")
 
 // parseToken checks that value is a canonical compact JWS whose header and
 // payload are strict JSON objects, and types every header member and claim.
@@ -105,9 +106,9 @@ func decodeSegment(seg []byte) ([]byte, error) {
 }
 
 func (t *token) parseHeader() *envelope.Rejection {
-	h, err := parseStrictJSON(t.header, tokenMemberNames)
+	h, err := strictjson.Parse(t.header, tokenMemberNames)
 	if err != nil {
-		return envelope.Reject(envelope.ReasonTokenMalformed, "the token header is not a strict JSON object: %s", jsonRule(err))
+		return envelope.Reject(envelope.ReasonTokenMalformed, "the token header is not a strict JSON object: %s", strictjson.Rule(err))
 	}
 	for name := range h {
 		if !allowedHeaderMembers[name] {
@@ -133,9 +134,9 @@ func (t *token) parseHeader() *envelope.Rejection {
 }
 
 func (t *token) parseClaims() *envelope.Rejection {
-	m, err := parseStrictJSON(t.payload, tokenMemberNames)
+	m, err := strictjson.Parse(t.payload, tokenMemberNames)
 	if err != nil {
-		return envelope.Reject(envelope.ReasonTokenMalformed, "the token payload is not a strict JSON object: %s", jsonRule(err))
+		return envelope.Reject(envelope.ReasonTokenMalformed, "the token payload is not a strict JSON object: %s", strictjson.Rule(err))
 	}
 	c := &t.claims
 	switch aud := m["aud"].(type) {
@@ -263,13 +264,13 @@ func scalarText(v any) (string, bool) {
 }
 
 // jsonTypePhrases names each JSON type as a Detail does.
-var jsonTypePhrases = map[jsonTypes]string{
-	typeNull: "null", typeBoolean: "a boolean", typeNumber: "a number",
-	typeString: "a string", typeArray: "an array", typeObject: "an object",
+var jsonTypePhrases = map[strictjson.Types]string{
+	strictjson.Null: "null", strictjson.Boolean: "a boolean", strictjson.Number: "a number",
+	strictjson.String: "a string", strictjson.Array: "an array", strictjson.Object: "an object",
 }
 
 func jsonTypeName(v any) string {
-	if phrase, ok := jsonTypePhrases[typeOfValue(v)]; ok {
+	if phrase, ok := jsonTypePhrases[strictjson.TypeOf(v)]; ok {
 		return phrase
 	}
 	return fmt.Sprintf("%T", v)

@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/checkoutgw/checkoutgw/envelope"
+	"github.com/checkoutgw/checkoutgw/strictjson"
 	"go.uber.org/zap"
 )
 
@@ -34,7 +35,7 @@ const loggedDigestHexLen = 16
 // Extensions are required.
 var envelopeMembers = []string{"Type", "Instance", "Action", "Detail", "Extensions"}
 
-var envelopeNames = newMemberNames(append(slices.Clone(envelopeMembers), "Request", "Features")...)
+var envelopeNames = strictjson.NewMemberNames(append(slices.Clone(envelopeMembers), "Request", "Features")...)
 
 // errConnectionKept is what a handler after the gateway gets when it tries
 // to take over the client connection: bytes sent on a taken-over connection
@@ -217,7 +218,7 @@ func isDocumentedEnvelope(contentType []string, body []byte) bool {
 	if len(contentType) != 1 || !isJSONUTF8(contentType[0]) {
 		return false
 	}
-	doc, err := parseStrictJSON(body, envelopeNames)
+	doc, err := strictjson.Parse(body, envelopeNames)
 	if err != nil {
 		return false
 	}

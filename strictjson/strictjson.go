@@ -1,4 +1,8 @@
-package caddymodule
+// Package strictjson decodes JSON in one pass and refuses what
+// encoding/json tolerates, so that one document has one meaning: duplicate
+// members, invalid UTF-8, lone surrogates, a byte-order mark, trailing
+// content and deep nesting.
+package strictjson
 
 import (
 	"bytes"
@@ -9,46 +13,44 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
-
-	"github.com/checkoutgw/checkoutgw/envelope"
 )
 
 // maxJSONDepth bounds nesting so that a hostile document cannot exhaust the
 // stack or make later passes expensive.
 const maxJSONDepth = 32
 
-// jsonError says which strictness rule a document broke and where. It never
+// Error says which strictness rule a document broke and where. It never
 // carries a value from the document, only member names on the path.
-type jsonError struct {
+type Error struct {
 	Offset int
 	Path   string
 	Rule   string
 }
 
-func (e *jsonError) Error() string {
+func (e *Error) Error() string {
 	if e.Path == "" {
 		return fmt.Sprintf("%s at byte %d", e.Rule, e.Offset)
 	}
-	return fmt.Sprintf("%s at byte %d (%s)", e.Rule, e.Offset, envelope.Clip(e.Path))
+	return fmt.Sprintf("%s at byte %d (%s)", e.Rule, e.Offset, clipPath(e.Path))
 }
 
-// jsonRule is the rule a strict-JSON error names, without its place: the
+// Rule is the rule a strict-JSON error names, without its place: the
 // place in a token means nothing to the integrator.
-func jsonRule(err error) string {
-	var je *jsonError
+func Rule(err error) string {
+	var je *Error
 	if errors.As(err, &je) {
 		return je.Rule
 	}
 	return err.Error()
 }
 
-// parseStrictJSON decodes one JSON object in a single pass and refuses what
+// Parse decodes one JSON object in a single pass and refuses what
 // encoding/json tolerates: duplicate members, invalid UTF-8, lone surrogate
 // escapes, a byte-order mark, trailing content and deep nesting. Numbers
 // stay json.Number so that nothing is lost. names, which may be nil, holds
 // the member names the caller expects: a member named like one of them
 // shares that string instead of allocating its own.
-func parseStrictJSON(data []byte, names memberNames) (map[string]any, error) {
+func Parse(data []byte, names MemberNames) (map[string]any, error) {
 	p := strictParser{data: data, names: names}
 	if len(data) >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF {
 		return nil, p.fail("byte-order mark before the JSON value")
@@ -75,7 +77,7 @@ type strictParser struct {
 	data  []byte
 	pos   int
 	path  []pathStep // where the parser is, rendered only for an error
-	names memberNames
+	names MemberNames
 }
 
 // pathStep is an array index, or a member name when index is -1.
@@ -84,13 +86,13 @@ type pathStep struct {
 	index int
 }
 
-// memberNames is a set of expected member names, each mapped to itself.
+// MemberNames is a set of expected member names, each mapped to itself.
 // It leaves out any name that JSON would have to escape, so that raw bytes
 // equal to a name always decode to that name.
-type memberNames map[string]string
+type MemberNames map[string]string
 
-func newMemberNames(names ...string) memberNames {
-	m := make(memberNames, len(names))
+func NewMemberNames(names ...string) MemberNames {
+	m := make(MemberNames, len(names))
 	for _, name := range names {
 		if utf8.ValidString(name) && !strings.ContainsFunc(name, func(r rune) bool { return r == '"' || r == '\\' || r < 0x20 }) {
 			m[name] = name
@@ -99,8 +101,8 @@ func newMemberNames(names ...string) memberNames {
 	return m
 }
 
-func (p *strictParser) fail(rule string) *jsonError {
-	return &jsonError{Offset: p.pos, Path: dottedPath(p.path), Rule: rule}
+func (p *strictParser) fail(rule string) *Error {
+	return &Error{Offset: p.pos, Path: dottedPath(p.path), Rule: rule}
 }
 
 func (p *strictParser) skipSpace() {
@@ -450,38 +452,50 @@ func dottedPath(steps []pathStep) string {
 	return b.String()
 }
 
-// jsonTypes is a set of JSON types; zero is the empty set.
-type jsonTypes uint8
+// Types is a set of JSON types; zero is the empty set.
+type Types uint8
 
 const (
-	typeNull jsonTypes = 1 << iota
-	typeBoolean
-	typeNumber
-	typeString
-	typeArray
-	typeObject
+	Null Types = 1 << iota
+	Boolean
+	Number
+	String
+	Array
+	Object
 )
 
-var jsonTypeNames = map[string]jsonTypes{
-	"null": typeNull, "boolean": typeBoolean, "number": typeNumber,
-	"string": typeString, "array": typeArray, "object": typeObject,
+// TypeNames maps JSON Schema type names to their sets.
+var TypeNames = map[string]Types{
+	"null": Null, "boolean": Boolean, "number": Number,
+	"string": String, "array": Array, "object": Object,
 }
 
-// typeOfValue is the JSON type of a value the strict parser produced.
-func typeOfValue(v any) jsonTypes {
+// TypeOf is the JSON type of a value the strict parser produced.
+func TypeOf(v any) Types {
 	switch v.(type) {
 	case nil:
-		return typeNull
+		return Null
 	case bool:
-		return typeBoolean
+		return Boolean
 	case json.Number:
-		return typeNumber
+		return Number
 	case string:
-		return typeString
+		return String
 	case []any:
-		return typeArray
+		return Array
 	case map[string]any:
-		return typeObject
+		return Object
 	}
 	return 0
+}
+
+// maxPathShown bounds a member path quoted in an error: member names come
+// from the document, which may be 64 KiB of anything.
+const maxPathShown = 64
+
+func clipPath(s string) string {
+	if len(s) <= maxPathShown {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxPathShown], "") + "..."
 }
