@@ -32,6 +32,7 @@ func TestExampleCaddyfile(t *testing.T) {
 	must(t, validateCaddyfile(moved))
 	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(moved), nil)
 	must(t, err)
+	assertLoopbackOnly(t, cfg)
 	must(t, caddy.Load(cfg, true))
 	t.Cleanup(func() { _ = caddy.Stop() })
 
@@ -59,6 +60,32 @@ func TestExampleCaddyfile(t *testing.T) {
 	}
 	if strings.Contains(logs, "would record secret request headers") {
 		t.Error("the gateway warns that the example's logs record secret headers")
+	}
+}
+
+// assertLoopbackOnly: the example trusts demo keys whose private halves are
+// published, so none of its servers may listen beyond loopback.
+func assertLoopbackOnly(t *testing.T, cfg []byte) {
+	t.Helper()
+	var adapted struct {
+		Apps struct {
+			HTTP struct {
+				Servers map[string]struct {
+					Listen []string `json:"listen"`
+				} `json:"servers"`
+			} `json:"http"`
+		} `json:"apps"`
+	}
+	must(t, json.Unmarshal(cfg, &adapted))
+	if len(adapted.Apps.HTTP.Servers) == 0 {
+		t.Fatal("the example has no server")
+	}
+	for name, srv := range adapted.Apps.HTTP.Servers {
+		for _, addr := range srv.Listen {
+			if !strings.HasPrefix(addr, "tcp/127.0.0.1:") && !strings.HasPrefix(addr, "127.0.0.1:") {
+				t.Errorf("server %s listens on %s, beyond loopback", name, addr)
+			}
+		}
 	}
 }
 
