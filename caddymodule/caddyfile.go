@@ -1,7 +1,9 @@
 package caddymodule
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -78,6 +80,15 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
+// caddyfileOptions are the options UnmarshalCaddyfile takes, named in the
+// error for an unknown one. A test holds this list, the syntax in
+// UnmarshalCaddyfile's comment and the parser to the same set.
+var caddyfileOptions = []string{
+	"jwks_file", "jwks_url", "api_keys", "replay_protection", "audience", "algorithms",
+	"max_token_lifetime", "clock_skew", "signature_header", "methods", "schema", "action",
+	"max_body_size", "body_read_timeout", "max_key_attempts",
+}
+
 func (g *Gateway) unmarshalOption(d *caddyfile.Dispenser, option string) error {
 	switch option {
 	case "jwks_file":
@@ -129,7 +140,7 @@ func (g *Gateway) unmarshalOption(d *caddyfile.Dispenser, option string) error {
 		g.MaxKeyAttempts = n
 		return nil
 	}
-	return d.Errf("unknown option %q", option)
+	return d.Errf("unknown option %q%s; the options are %s", option, didYouMean(option, caddyfileOptions), strings.Join(caddyfileOptions, ", "))
 }
 
 // unmarshalJWKSURL reads `jwks_url <url> [{ refresh <duration> }]`.
@@ -159,7 +170,7 @@ func (g *Gateway) unmarshalJWKSURL(d *caddyfile.Dispenser) error {
 				return err
 			}
 		default:
-			return d.Errf("jwks_url: unknown option %q", option)
+			return d.Errf("jwks_url: unknown option %q%s; the options are refresh, timeout", option, didYouMean(option, []string{"refresh", "timeout"}))
 		}
 	}
 	g.JWKSURLs = append(g.JWKSURLs, u)
@@ -247,8 +258,44 @@ func setDuration(d *caddyfile.Dispenser, option string, dst *caddy.Duration) err
 	}
 	dur, err := caddy.ParseDuration(arg)
 	if err != nil || dur <= 0 || dur > 24*time.Hour {
-		return d.Errf("%s: %q is not a duration between 0 and 24h", option, arg)
+		return d.Errf("%s: %q is not a duration between 0 and 24h; write it like 90s, 15m or 1h30m", option, arg)
 	}
 	*dst = caddy.Duration(dur)
 	return nil
+}
+
+// didYouMean suggests the known name closest to a misspelt one, when one is
+// close enough to be a likely typo.
+func didYouMean(name string, known []string) string {
+	best, bestDistance := "", len(name)/2+1
+	for _, k := range known {
+		if d := editDistance(name, k); d < bestDistance {
+			best, bestDistance = k, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %s?)", best)
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }

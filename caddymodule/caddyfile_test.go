@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -106,7 +108,13 @@ func TestValidateConfig(t *testing.T) {
 		{"key set without a usable key", "jwks_file " + hmacOnly, "no usable signing key"},
 		{"key set only for another algorithm", "jwks_file " + es256Only + "\nalgorithms ES384", "no usable signing key"},
 		{"duplicate kid", "jwks_file " + dupKid, `two keys have kid "same"`},
-		{"duplicate kid across files", "jwks_file " + good + "\njwks_file " + good, `two keys have kid "k1"`},
+		{"duplicate kid across files", "jwks_file " + good + "\njwks_file " + writeJWKS(t, newTestKey(t, "k1", "ES384")), `two keys have kid "k1"`},
+		{"same key file twice", "jwks_file " + good + "\njwks_file " + good, "jwks_file " + good + ": listed more than once"},
+		{"private JWK as a key set", "jwks_file " + write("private.jwk.json", `{"kty":"EC","crv":"P-384","kid":"p","d":"AAAA","x":"AAAA","y":"AAAA"}`), "this is a private key, not a set of public keys"},
+		{"public JWK as a key set", "jwks_file " + write("public.jwk.json", `{"kty":"EC","crv":"P-384","kid":"p","x":"AAAA","y":"AAAA"}`), `wrap it as {"keys": [<the key>]}`},
+		{"key set holding only a private key", "jwks_file " + write("private.jwks.json", `{"keys":[{"kty":"EC","crv":"P-256","kid":"priv","d":"AAAA","x":"AAAA","y":"AAAA"}]}`), `no usable signing key for algorithms ES384, ES256: key 0 (kid "priv")`},
+		{"api_keys as an array", "jwks_file " + good + "\napi_keys " + write("array.json", `["`+strings.Repeat("ab", 32)+`"]`), "found array where the object belongs"},
+		{"api_keys with a kid as a string", "jwks_file " + good + "\napi_keys " + write("string.json", `{"`+strings.Repeat("ab", 32)+`":"k1"}`), "found string where a list of kids belongs"},
 		{"unknown algorithm", "jwks_file " + good + "\nalgorithms ES384 XS999", `"XS999" is not a supported`},
 		{"HMAC algorithm", "jwks_file " + good + "\nalgorithms HS256", `"HS256" is not a supported`},
 		{"none algorithm", "jwks_file " + good + "\nalgorithms none", `"none" is not a supported`},
@@ -151,4 +159,54 @@ func validateCaddyfile(text string) error {
 		return err
 	}
 	return caddy.Validate(&cfg)
+}
+
+// TestCaddyfileOptionsListed holds the option list that unknown-option
+// errors quote, the syntax in UnmarshalCaddyfile's comment and the parser to
+// one set of names.
+func TestCaddyfileOptionsListed(t *testing.T) {
+	source, err := os.ReadFile("caddyfile.go")
+	must(t, err)
+	syntax := regexp.MustCompile(`(?m)^//\t\t([a-z_]+)\s`).FindAllStringSubmatch(string(source), -1)
+	var documented []string
+	for _, m := range syntax {
+		documented = append(documented, m[1])
+	}
+	slices.Sort(documented)
+	listed := slices.Sorted(slices.Values(caddyfileOptions))
+	if !slices.Equal(slices.Compact(documented), listed) {
+		t.Errorf("documented options %v differ from the listed ones %v", documented, listed)
+	}
+	for _, option := range caddyfileOptions {
+		var g Gateway
+		err := g.UnmarshalCaddyfile(caddyfile.NewTestDispenser("checkout_gateway {\n " + option + "\n}"))
+		if err != nil && strings.Contains(err.Error(), "unknown option") {
+			t.Errorf("listed option %s is unknown to the parser", option)
+		}
+	}
+}
+
+func TestConfigErrorsSayTheFix(t *testing.T) {
+	cases := map[string]string{
+		"checkout_gateway {\n jwks_files a.json\n}":                           `unknown option "jwks_files" (did you mean jwks_file?); the options are jwks_file, jwks_url,`,
+		"checkout_gateway {\n max_token_lifetim 1m\n}":                        "(did you mean max_token_lifetime?)",
+		"checkout_gateway {\n frobnicate 1\n}":                                `unknown option "frobnicate"; the options are`,
+		"checkout_gateway {\n max_token_lifetime 15min\n}":                    `"15min" is not a duration between 0 and 24h; write it like 90s, 15m or 1h30m`,
+		"checkout_gateway {\n jwks_url https://k.test/j {\n refesh 1m\n }\n}": `jwks_url: unknown option "refesh" (did you mean refresh?)`,
+	}
+	for input, want := range cases {
+		var g Gateway
+		err := g.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v does not say %q", input, err, want)
+		}
+	}
+}
+
+func TestMethodsAreUpperCased(t *testing.T) {
+	g := Gateway{Methods: []string{"post", "Put"}}
+	g.applyDefaults()
+	if !slices.Equal(g.Methods, []string{"POST", "PUT"}) {
+		t.Fatalf("methods = %v", g.Methods)
+	}
 }

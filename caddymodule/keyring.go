@@ -50,7 +50,7 @@ func (g *Gateway) loadKeyFiles() error {
 			g.logger.Warn("signing key left out", zap.String("source", path), zap.Int("index", s.Index), zap.String("kid", s.Kid), zap.String("why", s.Why))
 		}
 		if len(fileKeys) == 0 {
-			return fmt.Errorf("jwks_file %s: no usable signing key for algorithms %s", path, strings.Join(g.Algorithms, ", "))
+			return fmt.Errorf("jwks_file %s: no usable signing key for algorithms %s%s", path, strings.Join(g.Algorithms, ", "), skippedReasons(skipped))
 		}
 		all = append(all, fileKeys...)
 	}
@@ -127,4 +127,22 @@ func (g *Gateway) tenantKids(r *http.Request) ([]string, *envelope.Rejection) {
 		return nil, envelope.Reject(envelope.ReasonAPIKey, "the X-Api-Key is not registered")
 	}
 	return kids, nil
+}
+
+// skippedReasons says why each key of a set that left none usable was left
+// out, so the error itself tells the operator what to fix.
+func skippedReasons(skipped []keyring.Skipped) string {
+	var b strings.Builder
+	for i, s := range skipped {
+		sep := "; "
+		if i == 0 {
+			sep = ": "
+		}
+		fmt.Fprintf(&b, "%skey %d", sep, s.Index)
+		if s.Kid != "" {
+			fmt.Fprintf(&b, " (kid %q)", s.Kid)
+		}
+		b.WriteString(" " + s.Why)
+	}
+	return b.String()
 }

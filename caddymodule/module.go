@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -149,6 +150,9 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		g.Action = schema.title
 	}
 	g.methodSet = strings.Join(g.Methods, ", ")
+	if err := listedOnce("jwks_file", g.JWKSFiles); err != nil {
+		return err
+	}
 	if g.APIKeys != "" {
 		if g.tenants, err = loadTenantKeys(g.APIKeys); err != nil {
 			return err
@@ -193,6 +197,11 @@ func (g *Gateway) applyDefaults() {
 	if len(g.Methods) == 0 {
 		g.Methods = []string{http.MethodPost}
 	}
+	// Methods are case-sensitive on the wire, but `methods post` can only
+	// mean POST: taken as written it would refuse every request.
+	for i, m := range g.Methods {
+		g.Methods[i] = strings.ToUpper(m)
+	}
 	if g.Schema == "" {
 		g.Schema = defaultSchema
 	}
@@ -212,6 +221,20 @@ func (g *Gateway) checkAlgorithms() error {
 		if !keyring.Supported(name) {
 			return fmt.Errorf("algorithms: %q is not a supported signature algorithm (supported: %s)", name, strings.Join(keyring.SupportedNames(), ", "))
 		}
+	}
+	return nil
+}
+
+// listedOnce refuses a path given twice: its keys would collide with
+// themselves, and the error would name a kid instead of the repeated line.
+func listedOnce(option string, paths []string) error {
+	seen := make(map[string]bool, len(paths))
+	for _, p := range paths {
+		clean := filepath.Clean(p)
+		if seen[clean] {
+			return fmt.Errorf("%s %s: listed more than once; give each key file once", option, p)
+		}
+		seen[clean] = true
 	}
 	return nil
 }

@@ -110,12 +110,19 @@ type Skipped struct {
 func ParseJWKS(data []byte, allowed []string) ([]*Key, []Skipped, error) {
 	var doc struct {
 		Keys []json.RawMessage `json:"keys"`
+		Kty  string            `json:"kty"`
+		D    string            `json:"d"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, nil, fmt.Errorf("parsing JWK set: %w", err)
 	}
-	if doc.Keys == nil {
-		return nil, nil, errors.New("parsing JWK set: no \"keys\" array")
+	switch {
+	case doc.Keys == nil && doc.D != "":
+		return nil, nil, errors.New("this is a private key, not a set of public keys: give the public set instead (caddy checkout keygen writes it as <kid>.jwks.json)")
+	case doc.Keys == nil && doc.Kty != "":
+		return nil, nil, errors.New(`this is a single JWK, not a JWK set: wrap it as {"keys": [<the key>]}`)
+	case doc.Keys == nil:
+		return nil, nil, errors.New(`parsing JWK set: no "keys" array; a JWK set looks like {"keys": [{"kty": "EC", "kid": ..., ...}]}`)
 	}
 	var keys []*Key
 	var skipped []Skipped

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 )
@@ -19,6 +20,10 @@ type Tenants map[string][]string
 func ParseTenants(data []byte) (Tenants, error) {
 	var tenants Tenants
 	if err := json.Unmarshal(data, &tenants); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return nil, fmt.Errorf(`must be a JSON object mapping each API key's lowercase hex SHA-256 to a list of kids, like {"3f0a…64 hex digits…": ["shop-1"]}; found %s where %s belongs`, typeErr.Value, tenantsPart(typeErr))
+		}
 		return nil, fmt.Errorf("not a JSON object of hash to kids: %w", err)
 	}
 	for hash, kids := range tenants {
@@ -43,4 +48,12 @@ func (t Tenants) Kids(apiKey string) ([]string, bool) {
 	sum := sha256.Sum256([]byte(apiKey))
 	kids, ok := t[hex.EncodeToString(sum[:])]
 	return kids, ok
+}
+
+// tenantsPart names the part of the api_keys document a type error is in.
+func tenantsPart(err *json.UnmarshalTypeError) string {
+	if err.Type != nil && err.Type.Kind() == reflect.Slice {
+		return "a list of kids"
+	}
+	return "the object"
 }
