@@ -211,6 +211,9 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, rej *envelope.R
 			zap.String("instance", instance),
 			zap.String("reason", string(rej.Reason)),
 			zap.Int("status", rej.Status),
+			zap.String("handler", g.Action),
+			zap.String("method", envelope.Clip(r.Method)),
+			zap.String("host", envelope.Clip(r.Host)),
 			zap.String("remote_addr", r.RemoteAddr),
 		}, extra...)
 		if tok != nil {
