@@ -34,7 +34,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		}
 //		api_keys           <path>
 //		replay_protection  memory [max_entries <n>]
-//		replay_protection  redis <url> [key_prefix <prefix>] [on_error closed|open]
+//		replay_protection  redis <url> [key_prefix <prefix>] [ca_file <pem>] [on_error closed|open]
 //		audience           <aud>
 //		algorithms         <alg...>
 //		max_token_lifetime <duration>
@@ -204,6 +204,8 @@ func (g *Gateway) unmarshalReplayProtection(d *caddyfile.Dispenser) error {
 			rp.MaxEntries = n
 		case name == "key_prefix" && rp.Store == "redis":
 			rp.KeyPrefix = value
+		case name == "ca_file" && rp.Store == "redis":
+			rp.CAFile = value
 		case name == "on_error" && rp.Store == "redis":
 			if value != "open" && value != "closed" {
 				return d.Errf("replay_protection on_error: %q is neither open nor closed", value)
