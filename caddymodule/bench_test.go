@@ -24,6 +24,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/checkoutgw/checkoutgw/keyring"
+	"github.com/checkoutgw/checkoutgw/redisconn"
 	"github.com/checkoutgw/checkoutgw/replay"
 )
 
@@ -288,8 +289,9 @@ func BenchmarkReplayStore(b *testing.B) {
 			if url == "" {
 				b.Skip("set CHECKOUTGW_BENCH_REDIS=redis://127.0.0.1:6379/0 to measure the Redis store")
 			}
-			s, err := replay.NewRedisStore(url, "bench:")
+			client, err := redisconn.NewClient(url, "")
 			must(b, err)
+			s := replay.NewRedisStore(client, "bench:")
 			b.Cleanup(func() { _ = s.Destruct() })
 			return s
 		},

@@ -35,6 +35,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		api_keys           <path>
 //		replay_protection  memory [max_entries <n>]
 //		replay_protection  redis <url> [key_prefix <prefix>] [ca_file <pem>] [on_error closed|open]
+//		rate_limit         <n>/<period> [burst <b>] [per kid|api_key] [store memory|redis <url>]
+//		                   [key_prefix <prefix>] [ca_file <pem>] [on_error closed|open]
+//		report_only        [signature] [body] [replay] [rate_limit]   # no argument: all
 //		audience           <aud>
 //		algorithms         <alg...>
 //		max_token_lifetime <duration>
@@ -88,6 +91,10 @@ func (g *Gateway) unmarshalOption(d *caddyfile.Dispenser, option string) error {
 		return setString(d, option, &g.APIKeys)
 	case "replay_protection":
 		return g.unmarshalReplayProtection(d)
+	case "rate_limit":
+		return g.unmarshalRateLimit(d)
+	case "report_only":
+		return g.unmarshalReportOnly(d)
 	case "audience":
 		return setString(d, option, &g.Audience)
 	case "signature_header":

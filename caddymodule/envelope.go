@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // envelope is the provider's documented error body.
@@ -23,8 +24,9 @@ type extensions struct {
 // cannot judge requests yet (no signing keys loaded).
 const retryAfterSeconds = 5
 
-// writeEnvelope is the one place an error envelope is written.
-func writeEnvelope(w http.ResponseWriter, status int, env envelope, allow string) {
+// writeEnvelope is the one place an error envelope is written. retryAfter,
+// when set, is sent in whole seconds, rounded up.
+func writeEnvelope(w http.ResponseWriter, status int, env envelope, allow string, retryAfter time.Duration) {
 	body, err := json.Marshal(env)
 	if err != nil {
 		// Every field is a string or a map of strings: this cannot fail.
@@ -38,7 +40,10 @@ func writeEnvelope(w http.ResponseWriter, status int, env envelope, allow string
 	if status == http.StatusMethodNotAllowed {
 		h.Set("Allow", allow)
 	}
-	if status == http.StatusServiceUnavailable {
+	switch {
+	case retryAfter > 0:
+		h.Set("Retry-After", strconv.FormatInt(int64((retryAfter+time.Second-1)/time.Second), 10))
+	case status == http.StatusServiceUnavailable:
 		h.Set("Retry-After", strconv.Itoa(retryAfterSeconds))
 	}
 	w.WriteHeader(status)

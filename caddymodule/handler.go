@@ -45,7 +45,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 // judge runs the verdict table of SPEC section 3 in order. It returns the
 // token whenever one was parsed, so that refusals can be logged with its kid
-// and alg.
+// and alg, and the key only when one verified the token: under report_only
+// a request can be forwarded without.
 func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *keyring.Key, *bodyBuffer, *rejection) {
 	if rej := checkEarlyData(r); rej != nil {
 		return nil, nil, nil, rej
@@ -64,18 +65,28 @@ func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *keyrin
 	if rej := g.checkMethod(r); rej != nil {
 		return nil, nil, nil, rej
 	}
-	tok, key, rej := g.authenticate(r, path, query)
+	f := &findings{}
+	settle := func(tok *token, rej *rejection) *rejection { return g.settle(r, tok, f, rej) }
+	tok, key, rej := g.authenticate(r, path, query, settle)
 	if rej != nil {
 		return tok, nil, nil, rej
 	}
-	if rej := checkMediaType(r); rej != nil {
+	if key != nil {
+		if rej := settle(tok, g.checkRateLimit(r.Context(), r, key)); rej != nil {
+			return tok, key, nil, rej
+		}
+	}
+	if rej := settle(tok, checkMediaType(r)); rej != nil {
 		return tok, key, nil, rej
 	}
 	body, rej := g.readBody(w, r)
 	if rej != nil {
 		return tok, key, nil, rej
 	}
-	if rej := g.checkBody(r, tok, body.bytes()); rej != nil {
+	if f.unverified {
+		key = nil
+	}
+	if rej := g.checkBody(r, tok, key != nil, body.bytes(), settle); rej != nil {
 		body.release()
 		rej.bodyRead = true
 		return tok, key, nil, rej
@@ -83,12 +94,31 @@ func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *keyrin
 	return tok, key, body, nil
 }
 
+// settleFunc turns a failed check into the refusal to answer, or nil when
+// report_only lets the request go on (see settle).
+type settleFunc func(tok *token, rej *rejection) *rejection
+
 // checkBody runs the verdict rows that need the body and, once everything
-// has passed, uses up the signature.
-func (g *Gateway) checkBody(r *http.Request, tok *token, body []byte) *rejection {
-	if rej := checkBodyHash(&tok.claims, body); rej != nil {
+// has passed, uses up the signature. Under report_only the bodyHash is
+// compared whenever a token was parsed, and the signature is used up only
+// when a key verified it.
+func (g *Gateway) checkBody(r *http.Request, tok *token, verified bool, body []byte, settle settleFunc) *rejection {
+	if tok != nil {
+		if rej := settle(tok, checkBodyHash(&tok.claims, body)); rej != nil {
+			return rej
+		}
+	}
+	if rej := settle(tok, g.checkBodyValue(body)); rej != nil {
 		return rej
 	}
+	if !verified {
+		return nil
+	}
+	return settle(tok, g.checkReplay(r.Context(), tok))
+}
+
+// checkBodyValue checks that the body is strict JSON that the schema allows.
+func (g *Gateway) checkBodyValue(body []byte) *rejection {
 	if len(body) == 0 {
 		return reject(reasonBodyNotJSON, "the request body is empty; it must be a JSON object")
 	}
@@ -96,10 +126,7 @@ func (g *Gateway) checkBody(r *http.Request, tok *token, body []byte) *rejection
 	if err != nil {
 		return reject(reasonBodyNotJSON, "the request body is not strict JSON: %s", err)
 	}
-	if rej := g.schema.validate(value); rej != nil {
-		return rej
-	}
-	return g.checkReplay(r.Context(), tok)
+	return g.schema.validate(value)
 }
 
 // forward hands the request on with the exact bytes that were hashed and
@@ -113,8 +140,14 @@ func (g *Gateway) forward(uw *upstreamWriter, r *http.Request, next caddyhttp.Ha
 	r.ContentLength = int64(size)
 	r.TransferEncoding = nil
 	r.Header.Set("Content-Length", strconv.Itoa(size))
-	r.Header.Set(keyIDHeader, key.Kid())
-	setPlaceholder(r, placeholderKid, key.Kid())
+	if key != nil {
+		r.Header.Set(keyIDHeader, key.Kid())
+		setPlaceholder(r, placeholderKid, key.Kid())
+	} else {
+		// Reported, not verified: no key vouches for it, and a client's own
+		// header must not pass for the gateway's word.
+		r.Header.Del(keyIDHeader)
+	}
 
 	w := uw.ResponseWriterWrapper.ResponseWriter
 	uw.noteCallerHeaders()
@@ -160,6 +193,8 @@ func (g *Gateway) forward(uw *upstreamWriter, r *http.Request, next caddyhttp.Ha
 		return err
 	case errors.As(err, &he) && he.StatusCode == http.StatusGatewayTimeout:
 		g.refuse(w, r, reject(reasonUpstreamTimeout, "the checkout service did not answer in time"), nil, zap.Error(err))
+	case errors.As(err, &he) && he.StatusCode >= 400 && he.StatusCode < 500:
+		g.refuse(w, r, laterHandlerRefusal(uw, he.StatusCode), nil, zap.Error(err))
 	default:
 		g.refuse(w, r, reject(reasonUpstreamDown, "the checkout service could not be reached"), nil, zap.Error(err))
 	}
@@ -227,7 +262,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, rej *rejection,
 	if len(rej.fields) > 0 {
 		env.Extensions = &extensions{Request: rej.fields}
 	}
-	writeEnvelope(w, rej.status, env, g.methodSet)
+	writeEnvelope(w, rej.status, env, g.methodSet, rej.retryAfter)
 }
 
 // logLevel is Info for a client's fault and Warn or Error for what an
