@@ -83,13 +83,13 @@ func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *keyrin
 	if rej != nil {
 		return tok, key, nil, rej
 	}
-	if f.unverified {
-		key = nil
-	}
-	if rej := g.checkBody(r, tok, key != nil, body.bytes(), settle); rej != nil {
+	if rej := g.checkBody(r, tok, key != nil && !f.unverified, body.bytes(), settle); rej != nil {
 		body.release()
 		rej.bodyRead = true
 		return tok, key, nil, rej
+	}
+	if f.unverified {
+		key = nil
 	}
 	return tok, key, body, nil
 }
