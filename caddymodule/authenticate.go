@@ -17,39 +17,46 @@ import (
 
 // authenticate runs every token check that needs no key (shape, header,
 // claims, binding to method, path and query) before the one that does, so a
-// forged or misdirected token never costs a signature verification.
-func (g *Gateway) authenticate(r *http.Request, path string, query url.Values) (*token, *keyring.Key, *envelope.Rejection) {
+// forged or misdirected token never costs a signature verification. Each
+// failure goes through settle: under report_only the checks that can still
+// run do, and the key is nil when none verified the token.
+func (g *Gateway) authenticate(r *http.Request, path string, query url.Values, settle settleFunc) (*token, *keyring.Key, *envelope.Rejection) {
 	values := r.Header.Values(g.SignatureHeader)
 	switch {
 	case len(values) == 0:
-		return nil, nil, envelope.Reject(envelope.ReasonTokenMissing, "the %s header is missing", g.SignatureHeader)
+		return nil, nil, settle(nil, envelope.Reject(envelope.ReasonTokenMissing, "the %s header is missing", g.SignatureHeader))
 	case len(values) > 1:
-		return nil, nil, envelope.Reject(envelope.ReasonTokenMalformed, "the %s header is repeated", g.SignatureHeader)
+		return nil, nil, settle(nil, envelope.Reject(envelope.ReasonTokenMalformed, "the %s header is repeated", g.SignatureHeader))
 	case values[0] == "":
-		return nil, nil, envelope.Reject(envelope.ReasonTokenMissing, "the %s header is empty", g.SignatureHeader)
+		return nil, nil, settle(nil, envelope.Reject(envelope.ReasonTokenMissing, "the %s header is empty", g.SignatureHeader))
 	}
 	tok, rej := parseToken(values[0])
 	if rej != nil {
-		return nil, nil, rej
+		return nil, nil, settle(nil, rej)
 	}
-	if rej := g.checkAlgorithm(tok); rej != nil {
+	if rej := settle(tok, g.checkAlgorithm(tok)); rej != nil {
 		return tok, nil, rej
 	}
+	var candidates []*keyring.Key
 	if g.ring.Keys().Len() == 0 {
-		return tok, nil, envelope.Reject(envelope.ReasonNoKeys, "no signing keys are loaded yet; try again shortly")
+		rej = envelope.Reject(envelope.ReasonNoKeys, "no signing keys are loaded yet; try again shortly")
+	} else {
+		candidates, rej = g.candidateKeys(r, tok)
 	}
-	candidates, rej := g.candidateKeys(r, tok)
-	if rej != nil {
+	if rej := settle(tok, rej); rej != nil {
 		return tok, nil, rej
 	}
-	if rej := g.checkClaims(&tok.claims); rej != nil {
+	if rej := settle(tok, g.checkClaims(&tok.claims)); rej != nil {
 		return tok, nil, rej
 	}
-	if rej := checkBinding(&tok.claims, r.Method, path, query); rej != nil {
+	if rej := settle(tok, checkBinding(&tok.claims, r.Method, path, query)); rej != nil {
 		return tok, nil, rej
+	}
+	if candidates == nil {
+		return tok, nil, nil
 	}
 	key, rej := g.verifySignature(tok, candidates)
-	return tok, key, rej
+	return tok, key, settle(tok, rej)
 }
 
 // checkAlgorithm refuses an alg outside the configured algorithms.

@@ -25,6 +25,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/checkoutgw/checkoutgw/keyring"
+	"github.com/checkoutgw/checkoutgw/redisconn"
 	"github.com/checkoutgw/checkoutgw/replay"
 	"github.com/checkoutgw/checkoutgw/strictjson"
 )
@@ -290,8 +291,9 @@ func BenchmarkReplayStore(b *testing.B) {
 			if url == "" {
 				b.Skip("set CHECKOUTGW_BENCH_REDIS=redis://127.0.0.1:6379/0 to measure the Redis store")
 			}
-			s, err := replay.NewRedisStore(url, "bench:")
+			client, err := redisconn.NewClient(url, "")
 			must(b, err)
+			s := replay.NewRedisStore(client, "bench:")
 			b.Cleanup(func() { _ = s.Destruct() })
 			return s
 		},

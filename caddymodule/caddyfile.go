@@ -36,7 +36,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		}
 //		api_keys           <path>
 //		replay_protection  memory [max_entries <n>]
-//		replay_protection  redis <url> [key_prefix <prefix>] [on_error closed|open]
+//		replay_protection  redis <url> [key_prefix <prefix>] [ca_file <pem>] [on_error closed|open]
+//		rate_limit         <n>/<period> [burst <b>] [per kid|api_key] [store memory|redis <url>]
+//		                   [key_prefix <prefix>] [ca_file <pem>] [on_error closed|open]
+//		report_only        [signature] [body] [replay] [rate_limit]   # no argument: all
 //		audience           <aud>
 //		algorithms         <alg...>
 //		max_token_lifetime <duration>
@@ -86,7 +89,7 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 var caddyfileOptions = []string{
 	"jwks_file", "jwks_url", "api_keys", "replay_protection", "audience", "algorithms",
 	"max_token_lifetime", "clock_skew", "signature_header", "methods", "schema", "action",
-	"max_body_size", "body_read_timeout", "max_key_attempts",
+	"max_body_size", "body_read_timeout", "max_key_attempts", "report_only", "rate_limit",
 }
 
 func (g *Gateway) unmarshalOption(d *caddyfile.Dispenser, option string) error {
@@ -99,6 +102,10 @@ func (g *Gateway) unmarshalOption(d *caddyfile.Dispenser, option string) error {
 		return setString(d, option, &g.APIKeys)
 	case "replay_protection":
 		return g.unmarshalReplayProtection(d)
+	case "rate_limit":
+		return g.unmarshalRateLimit(d)
+	case "report_only":
+		return g.unmarshalReportOnly(d)
 	case "audience":
 		return setString(d, option, &g.Audience)
 	case "signature_header":
@@ -215,6 +222,8 @@ func (g *Gateway) unmarshalReplayProtection(d *caddyfile.Dispenser) error {
 			rp.MaxEntries = n
 		case name == "key_prefix" && rp.Store == "redis":
 			rp.KeyPrefix = value
+		case name == "ca_file" && rp.Store == "redis":
+			rp.CAFile = value
 		case name == "on_error" && rp.Store == "redis":
 			if value != "open" && value != "closed" {
 				return d.Errf("replay_protection on_error: %q is neither open nor closed", value)

@@ -49,8 +49,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 // judge runs the verdict table of SPEC section 3 in order. It returns the
 // token whenever one was parsed, so that refusals can be logged with its kid
-// and alg, and the body whenever it was read whole, so that a refusal
-// without it knows the body was left unread.
+// and alg, and the key only when one verified the token: under report_only
+// a request can be forwarded without.
 func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *keyring.Key, *bodyBuffer, *envelope.Rejection) {
 	if rej := checkEarlyData(r); rej != nil {
 		return nil, nil, nil, rej
@@ -69,29 +69,58 @@ func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *keyrin
 	if rej := g.checkMethod(r); rej != nil {
 		return nil, nil, nil, rej
 	}
-	tok, key, rej := g.authenticate(r, path, query)
+	f := &findings{}
+	settle := func(tok *token, rej *envelope.Rejection) *envelope.Rejection { return g.settle(r, tok, f, rej) }
+	tok, key, rej := g.authenticate(r, path, query, settle)
 	if rej != nil {
 		return tok, nil, nil, rej
 	}
-	if rej := checkMediaType(r); rej != nil {
+	if key != nil {
+		if rej := settle(tok, g.checkRateLimit(r.Context(), r, key)); rej != nil {
+			return tok, key, nil, rej
+		}
+	}
+	if rej := settle(tok, checkMediaType(r)); rej != nil {
 		return tok, key, nil, rej
 	}
 	body, rej := g.readBody(w, r)
 	if rej != nil {
 		return tok, key, nil, rej
 	}
-	if rej := g.checkBody(r, tok, body.bytes()); rej != nil {
+	if rej := g.checkBody(r, tok, key != nil && !f.unverified, body.bytes(), settle); rej != nil {
 		return tok, key, body, rej
+	}
+	if f.unverified {
+		key = nil
 	}
 	return tok, key, body, nil
 }
 
+// settleFunc turns a failed check into the refusal to answer, or nil when
+// report_only lets the request go on (see settle).
+type settleFunc func(tok *token, rej *envelope.Rejection) *envelope.Rejection
+
 // checkBody runs the verdict rows that need the body and, once everything
-// has passed, uses up the signature.
-func (g *Gateway) checkBody(r *http.Request, tok *token, body []byte) *envelope.Rejection {
-	if rej := checkBodyHash(&tok.claims, body); rej != nil {
+// has passed, uses up the signature. Under report_only the bodyHash is
+// compared whenever a token was parsed, and the signature is used up only
+// when a key verified it.
+func (g *Gateway) checkBody(r *http.Request, tok *token, verified bool, body []byte, settle settleFunc) *envelope.Rejection {
+	if tok != nil {
+		if rej := settle(tok, checkBodyHash(&tok.claims, body)); rej != nil {
+			return rej
+		}
+	}
+	if rej := settle(tok, g.checkBodyValue(body)); rej != nil {
 		return rej
 	}
+	if !verified {
+		return nil
+	}
+	return settle(tok, g.checkReplay(r.Context(), tok))
+}
+
+// checkBodyValue checks that the body is strict JSON that the schema allows.
+func (g *Gateway) checkBodyValue(body []byte) *envelope.Rejection {
 	if len(body) == 0 {
 		return envelope.Reject(envelope.ReasonBodyNotJSON, "the request body is empty; it must be a JSON object")
 	}
@@ -99,10 +128,7 @@ func (g *Gateway) checkBody(r *http.Request, tok *token, body []byte) *envelope.
 	if err != nil {
 		return envelope.Reject(envelope.ReasonBodyNotJSON, "the request body is not strict JSON: %s", err)
 	}
-	if rej := g.schema.validate(value); rej != nil {
-		return rej
-	}
-	return g.checkReplay(r.Context(), tok)
+	return g.schema.validate(value)
 }
 
 // forward hands the request on with the exact bytes that were hashed and
@@ -116,8 +142,14 @@ func (g *Gateway) forward(uw *upstreamWriter, r *http.Request, next caddyhttp.Ha
 	r.ContentLength = int64(size)
 	r.TransferEncoding = nil
 	r.Header.Set("Content-Length", strconv.Itoa(size))
-	r.Header.Set(keyIDHeader, key.Kid())
-	setPlaceholder(r, placeholderKid, key.Kid())
+	if key != nil {
+		r.Header.Set(keyIDHeader, key.Kid())
+		setPlaceholder(r, placeholderKid, key.Kid())
+	} else {
+		// Reported, not verified: no key vouches for it, and a client's own
+		// header must not pass for the gateway's word.
+		r.Header.Del(keyIDHeader)
+	}
 
 	w := uw.ResponseWriterWrapper.ResponseWriter
 	uw.noteCallerHeaders()
@@ -159,6 +191,8 @@ func (g *Gateway) forward(uw *upstreamWriter, r *http.Request, next caddyhttp.Ha
 		return err
 	case errors.As(err, &he) && he.StatusCode == http.StatusGatewayTimeout:
 		g.refuse(w, r, envelope.Reject(envelope.ReasonUpstreamTimeout, "the checkout service did not answer in time"), nil, zap.Error(err))
+	case errors.As(err, &he) && he.StatusCode >= 400 && he.StatusCode < 500:
+		g.refuse(w, r, laterHandlerRefusal(uw, he.StatusCode), nil, zap.Error(err))
 	default:
 		g.refuse(w, r, envelope.Reject(envelope.ReasonUpstreamDown, "the checkout service could not be reached"), nil, zap.Error(err))
 	}
@@ -225,7 +259,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, rej *envelope.R
 	if len(rej.Fields) > 0 {
 		env.Extensions = &envelope.Extensions{Request: rej.Fields}
 	}
-	envelope.Write(w, rej.Status, env, g.methodSet)
+	envelope.Write(w, rej.Status, env, g.methodSet, rej.RetryAfter)
 }
 
 // logLevel is Info for a client's fault and Warn or Error for what an

@@ -15,6 +15,7 @@ const (
 	outcomeAccepted      = "accepted"
 	outcomeRefused       = "refused"
 	outcomeUpstreamError = "upstream_error"
+	outcomeReported      = "reported" // a would-be refusal, forwarded under report_only
 )
 
 // gatewayMetrics are the gateway's Prometheus collectors, registered in the

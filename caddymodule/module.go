@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/checkoutgw/checkoutgw/keyring"
+	"github.com/checkoutgw/checkoutgw/ratelimit"
 	"github.com/checkoutgw/checkoutgw/replay"
 )
 
@@ -63,6 +64,16 @@ type Gateway struct {
 	// legitimately retry with the same signature.
 	ReplayProtection *ReplayProtection `json:"replay_protection,omitempty"`
 
+	// Groups of checks whose failures are reported instead of refused:
+	// `signature`, `body`, `replay`, `rate_limit`. A would-be refusal is
+	// logged at Warn, counted under outcome `reported` and the request
+	// forwarded. The gateway's own limits (path, framing, size, read time)
+	// are always enforced. Default: none (everything enforced)
+	ReportOnly []string `json:"report_only,omitempty"`
+
+	// A limit on requests per verified identity. Off by default.
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+
 	// The audience that every token's `aud` must contain.
 	// Default: `https://api.noah.com`
 	Audience string `json:"audience,omitempty"`
@@ -107,14 +118,15 @@ type Gateway struct {
 	// Default: `4`
 	MaxKeyAttempts int `json:"max_key_attempts,omitempty"`
 
-	ring      *keyring.Ring
-	tenants   keyring.Tenants
-	replay    replay.Store
-	schema    *bodySchema
-	methodSet string // the Allow header value
-	logger    *zap.Logger
-	metrics   *gatewayMetrics
-	now       func() time.Time
+	ring        *keyring.Ring
+	tenants     keyring.Tenants
+	replay      replay.Store
+	rateLimiter ratelimit.Store
+	schema      *bodySchema
+	methodSet   string // the Allow header value
+	logger      *zap.Logger
+	metrics     *gatewayMetrics
+	now         func() time.Time
 }
 
 // CaddyModule returns the Caddy module information.
@@ -161,7 +173,13 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	if err := g.loadKeyFiles(); err != nil {
 		return err
 	}
+	if err := checkReportGroups(g.ReportOnly); err != nil {
+		return err
+	}
 	if err := g.startReplayProtection(); err != nil {
+		return err
+	}
+	if err := g.startRateLimit(); err != nil {
 		return err
 	}
 	return g.startKeySources()
@@ -174,6 +192,10 @@ func (g *Gateway) Cleanup() error {
 	if g.replay != nil {
 		g.ReplayProtection.release()
 		g.replay = nil
+	}
+	if g.rateLimiter != nil {
+		g.RateLimit.release()
+		g.rateLimiter = nil
 	}
 	return nil
 }

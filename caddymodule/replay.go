@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/checkoutgw/checkoutgw/envelope"
+	"github.com/checkoutgw/checkoutgw/redisconn"
 	"github.com/checkoutgw/checkoutgw/replay"
 )
 
@@ -31,8 +32,14 @@ type ReplayProtection struct {
 	// forgotten. Default: `1000000`
 	MaxEntries int `json:"max_entries,omitempty"`
 
-	// For `redis`: the server's URL, e.g. `redis://127.0.0.1:6379/0`.
+	// For `redis`: the server's URL, e.g. `redis://127.0.0.1:6379/0`;
+	// `rediss://` for TLS, repeated `addr` parameters for a Cluster, a
+	// `master_name` parameter for Sentinel (see the README).
 	RedisURL string `json:"redis_url,omitempty"`
+
+	// For `rediss://`: a PEM file of the CAs to trust instead of the
+	// system's.
+	CAFile string `json:"ca_file,omitempty"`
 
 	// For `redis`: prefix of every key written. Default: `checkoutgw:replay:`
 	KeyPrefix string `json:"key_prefix,omitempty"`
@@ -108,7 +115,7 @@ var replayStores = caddy.NewUsagePool()
 
 func (rp *ReplayProtection) poolKey() string {
 	if rp.Store == "redis" {
-		return "redis " + rp.RedisURL + " " + rp.KeyPrefix
+		return "redis " + rp.RedisURL + " " + rp.CAFile + " " + rp.KeyPrefix
 	}
 	return fmt.Sprintf("memory %d", rp.MaxEntries)
 }
@@ -116,7 +123,11 @@ func (rp *ReplayProtection) poolKey() string {
 func (rp *ReplayProtection) acquire() (replay.Store, error) {
 	value, _, err := replayStores.LoadOrNew(rp.poolKey(), func() (caddy.Destructor, error) {
 		if rp.Store == "redis" {
-			return replay.NewRedisStore(rp.RedisURL, rp.KeyPrefix)
+			client, err := redisconn.NewClient(rp.RedisURL, rp.CAFile)
+			if err != nil {
+				return nil, err
+			}
+			return replay.NewRedisStore(client, rp.KeyPrefix), nil
 		}
 		return replay.NewMemoryStore(rp.MaxEntries, time.Now), nil
 	})

@@ -26,6 +26,7 @@ import (
 type redisServer struct {
 	url  string
 	port int
+	args []string // more redis-server arguments
 	cmd  *exec.Cmd
 	t    *testing.T
 }
@@ -47,7 +48,7 @@ func startRedis(t *testing.T) *redisServer {
 
 func (rs *redisServer) start() {
 	rs.t.Helper()
-	rs.cmd = exec.Command("redis-server", "--port", fmt.Sprint(rs.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no")
+	rs.cmd = exec.Command("redis-server", append([]string{"--port", fmt.Sprint(rs.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"}, rs.args...)...)
 	must(rs.t, rs.cmd.Start())
 	eventually(rs.t, 5*time.Second, "redis-server accepts connections", func() bool {
 		conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", rs.port))

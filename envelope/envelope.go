@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // Envelope is the provider's documented error body.
@@ -24,8 +25,9 @@ type Extensions struct {
 // cannot judge requests yet (no signing keys loaded).
 const RetryAfterSeconds = 5
 
-// Write is the one place an error envelope is written.
-func Write(w http.ResponseWriter, status int, env Envelope, allow string) {
+// Write is the one place an error envelope is written. retryAfter, when
+// set, is sent in whole seconds, rounded up.
+func Write(w http.ResponseWriter, status int, env Envelope, allow string, retryAfter time.Duration) {
 	body, err := json.Marshal(env)
 	if err != nil {
 		// Every field is a string or a map of strings: this cannot fail.
@@ -39,7 +41,10 @@ func Write(w http.ResponseWriter, status int, env Envelope, allow string) {
 	if status == http.StatusMethodNotAllowed {
 		h.Set("Allow", allow)
 	}
-	if status == http.StatusServiceUnavailable {
+	switch {
+	case retryAfter > 0:
+		h.Set("Retry-After", strconv.FormatInt(int64((retryAfter+time.Second-1)/time.Second), 10))
+	case status == http.StatusServiceUnavailable:
 		h.Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
 	}
 	w.WriteHeader(status)

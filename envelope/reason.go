@@ -11,49 +11,52 @@ import "net/http"
 type Reason string
 
 const (
-	ReasonPathNotCanonical Reason = "path_not_canonical"
-	ReasonQueryMalformed   Reason = "query_malformed"
-	ReasonHopByHopHeader   Reason = "hop_by_hop_header"
-	ReasonTrailers         Reason = "trailers"
-	ReasonMethodNotAllowed Reason = "method_not_allowed"
-	ReasonTokenMissing     Reason = "token_missing"
-	ReasonTokenMalformed   Reason = "token_malformed"
-	ReasonTokenHeader      Reason = "token_header"
-	ReasonAlgNotAllowed    Reason = "alg_not_allowed"
-	ReasonKidUnknown       Reason = "kid_unknown"
-	ReasonAPIKey           Reason = "api_key"
-	ReasonAPIKeyMismatch   Reason = "api_key_mismatch"
-	ReasonNoKeyVerified    Reason = "no_key_verified"
-	ReasonSignatureInvalid Reason = "signature_invalid"
-	ReasonReplayed         Reason = "replayed"
-	ReasonReplayStoreFull  Reason = "replay_store_full"
-	ReasonReplayStoreDown  Reason = "replay_store_unavailable"
-	ReasonClaimMissing     Reason = "claim_missing"
-	ReasonClaimType        Reason = "claim_type"
-	ReasonAudience         Reason = "audience"
-	ReasonTokenExpired     Reason = "token_expired"
-	ReasonTokenNotYetValid Reason = "token_not_yet_valid"
-	ReasonTokenLifetime    Reason = "token_lifetime"
-	ReasonMethodMismatch   Reason = "method_mismatch"
-	ReasonPathMismatch     Reason = "path_mismatch"
-	ReasonQueryMismatch    Reason = "query_mismatch"
-	ReasonBodyHashMismatch Reason = "body_hash_mismatch"
-	ReasonMediaType        Reason = "media_type"
-	ReasonContentEncoding  Reason = "content_encoding"
-	ReasonBodyTooLarge     Reason = "body_too_large"
-	ReasonBodyTimeout      Reason = "body_timeout"
-	ReasonBodyUnreadable   Reason = "body_unreadable"
-	ReasonBodyNotJSON      Reason = "body_not_json"
-	ReasonSchema           Reason = "schema"
-	ReasonNoKeys           Reason = "no_keys_loaded"
-	ReasonUpstreamDown     Reason = "upstream_unreachable"
-	ReasonUpstreamTimeout  Reason = "upstream_timeout"
-	ReasonUpstreamError    Reason = "upstream_error"
-	ReasonInternal         Reason = "internal_error"
-	ReasonUpgrade          Reason = "upgrade"
-	ReasonMethodOverride   Reason = "method_override"
-	ReasonEarlyData        Reason = "early_data"
-	ReasonBodyLength       Reason = "body_length_mismatch"
+	ReasonPathNotCanonical   Reason = "path_not_canonical"
+	ReasonQueryMalformed     Reason = "query_malformed"
+	ReasonHopByHopHeader     Reason = "hop_by_hop_header"
+	ReasonTrailers           Reason = "trailers"
+	ReasonMethodNotAllowed   Reason = "method_not_allowed"
+	ReasonTokenMissing       Reason = "token_missing"
+	ReasonTokenMalformed     Reason = "token_malformed"
+	ReasonTokenHeader        Reason = "token_header"
+	ReasonAlgNotAllowed      Reason = "alg_not_allowed"
+	ReasonKidUnknown         Reason = "kid_unknown"
+	ReasonAPIKey             Reason = "api_key"
+	ReasonAPIKeyMismatch     Reason = "api_key_mismatch"
+	ReasonNoKeyVerified      Reason = "no_key_verified"
+	ReasonSignatureInvalid   Reason = "signature_invalid"
+	ReasonReplayed           Reason = "replayed"
+	ReasonReplayStoreFull    Reason = "replay_store_full"
+	ReasonReplayStoreDown    Reason = "replay_store_unavailable"
+	ReasonClaimMissing       Reason = "claim_missing"
+	ReasonClaimType          Reason = "claim_type"
+	ReasonAudience           Reason = "audience"
+	ReasonTokenExpired       Reason = "token_expired"
+	ReasonTokenNotYetValid   Reason = "token_not_yet_valid"
+	ReasonTokenLifetime      Reason = "token_lifetime"
+	ReasonMethodMismatch     Reason = "method_mismatch"
+	ReasonPathMismatch       Reason = "path_mismatch"
+	ReasonQueryMismatch      Reason = "query_mismatch"
+	ReasonBodyHashMismatch   Reason = "body_hash_mismatch"
+	ReasonMediaType          Reason = "media_type"
+	ReasonContentEncoding    Reason = "content_encoding"
+	ReasonBodyTooLarge       Reason = "body_too_large"
+	ReasonBodyTimeout        Reason = "body_timeout"
+	ReasonBodyUnreadable     Reason = "body_unreadable"
+	ReasonBodyNotJSON        Reason = "body_not_json"
+	ReasonSchema             Reason = "schema"
+	ReasonNoKeys             Reason = "no_keys_loaded"
+	ReasonUpstreamDown       Reason = "upstream_unreachable"
+	ReasonUpstreamTimeout    Reason = "upstream_timeout"
+	ReasonUpstreamError      Reason = "upstream_error"
+	ReasonInternal           Reason = "internal_error"
+	ReasonUpgrade            Reason = "upgrade"
+	ReasonMethodOverride     Reason = "method_override"
+	ReasonEarlyData          Reason = "early_data"
+	ReasonBodyLength         Reason = "body_length_mismatch"
+	ReasonRateLimited        Reason = "rate_limited"
+	ReasonRateLimitStoreDown Reason = "rate_limit_store_unavailable"
+	ReasonHandlerError       Reason = "handler_error"
 )
 
 // Envelope Types, as the provider documents them.
@@ -112,12 +115,16 @@ var verdicts = map[Reason]Verdict{
 	ReasonUpstreamTimeout:  {http.StatusGatewayTimeout, TypeUnexpected},
 	// An upstream error answer keeps its own status (Rejection.Verdict is
 	// set from it); this is for an answer that cannot be relayed at all.
-	ReasonUpstreamError:  {http.StatusBadGateway, TypeUnexpected},
-	ReasonInternal:       {http.StatusInternalServerError, TypeUnexpected},
-	ReasonUpgrade:        {http.StatusBadRequest, TypeInvalidMessage},
-	ReasonMethodOverride: {http.StatusBadRequest, TypeInvalidMessage},
-	ReasonEarlyData:      {http.StatusTooEarly, TypeInvalidMessage},
-	ReasonBodyLength:     {http.StatusBadRequest, TypeInvalidMessage},
+	ReasonUpstreamError:      {http.StatusBadGateway, TypeUnexpected},
+	ReasonInternal:           {http.StatusInternalServerError, TypeUnexpected},
+	ReasonUpgrade:            {http.StatusBadRequest, TypeInvalidMessage},
+	ReasonMethodOverride:     {http.StatusBadRequest, TypeInvalidMessage},
+	ReasonEarlyData:          {http.StatusTooEarly, TypeInvalidMessage},
+	ReasonBodyLength:         {http.StatusBadRequest, TypeInvalidMessage},
+	ReasonRateLimited:        {http.StatusTooManyRequests, TypeUnexpected},
+	ReasonRateLimitStoreDown: {http.StatusServiceUnavailable, TypeUnexpected},
+	// A later handler\'s status is kept; this is only its fallback.
+	ReasonHandlerError: {http.StatusInternalServerError, TypeUnexpected},
 }
 
 // VerdictOf is the status and Type that r answers with.

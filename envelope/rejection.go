@@ -3,6 +3,7 @@ package envelope
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Rejection is a refused request: why, for the log and metrics, and what the
@@ -12,6 +13,9 @@ type Rejection struct {
 	Verdict
 	Detail string
 	Fields map[string][]string // Extensions.Request
+	// RetryAfter, when set, is sent as Retry-After (rate limits, a later
+	// handler's answer).
+	RetryAfter time.Duration
 }
 
 // Reject is a rejection for reason r with the verdict the table gives it.

@@ -10,34 +10,18 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Bounds on talking to Redis: a replay check must never hold a request for
-// long, whatever Redis does.
-const (
-	redisDialTimeout = time.Second
-	redisIOTimeout   = 500 * time.Millisecond
-	redisPoolSize    = 64
-)
-
 // RedisStore remembers used signatures in Redis, shared by every gateway
-// that names the same server, with SET NX and an expiry: one atomic step.
+// that names the same server, with SET NX and an expiry: one atomic step on
+// one key, so it works alike on one node, a Sentinel set or a Cluster.
 type RedisStore struct {
-	client *redis.Client
+	client redis.UniversalClient
 	prefix string
 }
 
-// NewRedisStore connects lazily to the Redis at rawURL; every key it writes
-// starts with prefix.
-func NewRedisStore(rawURL, prefix string) (*RedisStore, error) {
-	opts, err := redis.ParseURL(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("redis URL: %w", err)
-	}
-	opts.DialTimeout = redisDialTimeout
-	opts.ReadTimeout = redisIOTimeout
-	opts.WriteTimeout = redisIOTimeout
-	opts.PoolSize = redisPoolSize
-	opts.MaxRetries = 1
-	return &RedisStore{client: redis.NewClient(opts), prefix: prefix}, nil
+// NewRedisStore keeps used signatures through client; every key it writes
+// starts with prefix. The store owns the client and closes it.
+func NewRedisStore(client redis.UniversalClient, prefix string) *RedisStore {
+	return &RedisStore{client: client, prefix: prefix}
 }
 
 // MarkUsed implements Store; the entry lives until expires.
