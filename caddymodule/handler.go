@@ -241,25 +241,34 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, rej *envelope.R
 	}
 	g.metrics.countRequest(outcome, rej.Reason)
 	if ce := g.logger.Check(logLevel(rej), "request refused"); ce != nil {
-		fields := append([]zap.Field{
-			zap.String("instance", instance),
-			zap.String("reason", string(rej.Reason)),
-			zap.Int("status", rej.Status),
-			zap.String("handler", g.Action),
-			zap.String("method", envelope.Clip(r.Method)),
-			zap.String("host", envelope.Clip(r.Host)),
-			zap.String("remote_addr", r.RemoteAddr),
-		}, extra...)
-		if tok != nil {
-			fields = append(fields, zap.String("kid", envelope.Clip(tok.kid)), zap.String("alg", envelope.Clip(tok.alg)))
-		}
-		ce.Write(fields...)
+		ce.Write(append(g.refusalFields(r, instance, rej, tok), extra...)...)
 	}
 	env := envelope.Envelope{Type: rej.Type, Instance: instance, Action: g.Action, Detail: rej.Detail}
 	if len(rej.Fields) > 0 {
 		env.Extensions = &envelope.Extensions{Request: rej.Fields}
 	}
 	envelope.Write(w, rej.Status, env, g.methodSet, rej.RetryAfter)
+}
+
+// refusalFields are the fields of a refusal's log line, reported or
+// enforced: never a header value, the token or the body.
+func (g *Gateway) refusalFields(r *http.Request, instance string, rej *envelope.Rejection, tok *token) []zap.Field {
+	fields := []zap.Field{
+		zap.String("instance", instance),
+		zap.String("reason", string(rej.Reason)),
+		zap.Int("status", rej.Status),
+		zap.String("handler", g.Action),
+		zap.String("method", envelope.Clip(r.Method)),
+		zap.String("host", envelope.Clip(r.Host)),
+		zap.String("remote_addr", r.RemoteAddr),
+	}
+	if tok != nil {
+		fields = append(fields, zap.String("kid", envelope.Clip(tok.kid)), zap.String("alg", envelope.Clip(tok.alg)))
+	}
+	if rej.Cause != nil {
+		fields = append(fields, zap.Error(rej.Cause))
+	}
+	return fields
 }
 
 // logLevel is Info for a client's fault and Warn or Error for what an

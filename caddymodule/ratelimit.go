@@ -129,8 +129,9 @@ func (g *Gateway) checkRateLimit(ctx context.Context, r *http.Request, key *keyr
 		g.logger.Warn("rate-limit store unavailable; letting the request through uncounted (on_error open)", zap.Error(err))
 		return nil
 	case err != nil:
-		g.logger.Error("rate-limit store unavailable", zap.Error(err))
-		return envelope.Reject(envelope.ReasonRateLimitStoreDown, "the gateway cannot check the rate limit right now; try again shortly")
+		rej := envelope.Reject(envelope.ReasonRateLimitStoreDown, "the gateway cannot check the rate limit right now; try again shortly")
+		rej.Cause = err
+		return rej
 	case !decision.Allowed:
 		rej := envelope.Reject(envelope.ReasonRateLimited, "too many requests for this %s; wait before sending the next", rateLimitSubject[g.RateLimit.Per])
 		rej.RetryAfter = decision.RetryAfter
@@ -162,6 +163,7 @@ func (rl *RateLimit) poolKey() string {
 func (rl *RateLimit) acquire() (ratelimit.Store, error) {
 	value, _, err := rateLimitStores.LoadOrNew(rl.poolKey(), func() (caddy.Destructor, error) {
 		if rl.Store == "redis" {
+			routeRedisLogs()
 			client, err := redisconn.NewClient(rl.RedisURL, rl.CAFile)
 			if err != nil {
 				return nil, err

@@ -102,7 +102,9 @@ func (g *Gateway) checkReplay(ctx context.Context, tok *token) *envelope.Rejecti
 		g.logger.Warn("replay store unavailable; letting the request through unchecked (on_error open)", zap.Error(err))
 		return nil
 	case err != nil:
-		return envelope.Reject(envelope.ReasonReplayStoreDown, "the gateway cannot check for replayed requests right now; try again shortly")
+		rej := envelope.Reject(envelope.ReasonReplayStoreDown, "the gateway cannot check for replayed requests right now; try again shortly")
+		rej.Cause = err
+		return rej
 	case !fresh:
 		return envelope.Reject(envelope.ReasonReplayed, "this signature was already used; sign each request anew")
 	}
@@ -123,6 +125,7 @@ func (rp *ReplayProtection) poolKey() string {
 func (rp *ReplayProtection) acquire() (replay.Store, error) {
 	value, _, err := replayStores.LoadOrNew(rp.poolKey(), func() (caddy.Destructor, error) {
 		if rp.Store == "redis" {
+			routeRedisLogs()
 			client, err := redisconn.NewClient(rp.RedisURL, rp.CAFile)
 			if err != nil {
 				return nil, err

@@ -213,8 +213,13 @@ func TestRedisDownFailsClosedAndRecovers(t *testing.T) {
 	rs.stop()
 	time.Sleep(1100 * time.Millisecond)
 	resp := post()
-	if env := decodedEnvelope(t, resp); resp.StatusCode != http.StatusServiceUnavailable || env.Type != envelope.TypeUnexpected {
+	env := decodedEnvelope(t, resp)
+	if resp.StatusCode != http.StatusServiceUnavailable || env.Type != envelope.TypeUnexpected {
 		t.Fatalf("with Redis down got %d %s", resp.StatusCode, env.Type)
+	}
+	// The operator's line says why: the store's error, without the URL.
+	if line := lineFor(t, f.gw, env.Instance); line["level"] != "error" || !strings.Contains(fmt.Sprint(line["error"]), "connect") {
+		t.Errorf("the refusal line does not carry the cause: %v", line)
 	}
 	if n := len(f.up.received()); n != 1 {
 		t.Fatalf("a request reached the upstream unchecked (%d)", n)

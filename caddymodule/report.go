@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/checkoutgw/checkoutgw/envelope"
-	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -93,16 +92,7 @@ func (g *Gateway) settle(r *http.Request, tok *token, f *findings, rej *envelope
 	}
 	g.metrics.countRequest(outcomeReported, rej.Reason)
 	if ce := g.logger.Check(zapcore.WarnLevel, "request would be refused; forwarded (report_only)"); ce != nil {
-		fields := []zap.Field{
-			zap.String("instance", requestID(r)),
-			zap.String("reason", string(rej.Reason)),
-			zap.Int("status", rej.Status),
-			zap.String("remote_addr", r.RemoteAddr),
-		}
-		if tok != nil {
-			fields = append(fields, zap.String("kid", envelope.Clip(tok.kid)), zap.String("alg", envelope.Clip(tok.alg)))
-		}
-		ce.Write(fields...)
+		ce.Write(g.refusalFields(r, requestID(r), rej, tok)...)
 	}
 	return nil
 }

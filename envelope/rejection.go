@@ -16,6 +16,9 @@ type Rejection struct {
 	// RetryAfter, when set, is sent as Retry-After (rate limits, a later
 	// handler's answer).
 	RetryAfter time.Duration
+	// Cause is why a dependency failed (a store down), for the operator's
+	// log line; it is never sent to the client.
+	Cause error
 }
 
 // Reject is a rejection for reason r with the verdict the table gives it.

@@ -16,7 +16,7 @@ func TestParseTenants(t *testing.T) {
 		why  string // part of the error; empty when accepted
 	}{
 		{"one tenant", `{"` + hash + `":["business-a"]}`, ""},
-		{"not an object", `["business-a"]`, "not a JSON object"},
+		{"not an object", `["business-a"]`, "must be a JSON object mapping each API key's lowercase hex SHA-256 to a list of kids"},
 		{"uppercase hash", `{"` + strings.ToUpper(hash) + `":["a"]}`, "lowercase hex SHA-256"},
 		{"short hash", `{"abc":["a"]}`, "lowercase hex SHA-256"},
 		{"no kids", `{"` + hash + `":[]}`, "at least one kid"},
