@@ -17,6 +17,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/checkoutgw/checkoutgw/keyring"
+	"github.com/checkoutgw/checkoutgw/signedrequest"
 )
 
 // TestKeygenSignRoundTrip: keygen's public set is a valid gateway key set,
@@ -76,9 +77,9 @@ func TestExplainIndependentToken(t *testing.T) {
 		t.Fatalf("gateway answered %d", resp.StatusCode)
 	}
 	target, _ := url.Parse(f.gw.url + testPath + "?a=1")
-	for _, finding := range explainRequest(string(signed), "POST", target, []byte(validBody), time.Now()) {
-		if !finding.ok {
-			t.Errorf("explain fails %s: %s", finding.check, finding.detail)
+	for _, finding := range signedrequest.Explain(string(signed), "POST", target, []byte(validBody), time.Now()) {
+		if !finding.OK {
+			t.Errorf("explain fails %s: %s", finding.Check, finding.Detail)
 		}
 	}
 }
@@ -117,13 +118,13 @@ func TestExplainNamesCommonMistakes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var failed []finding
-			for _, f := range explainRequest(tc.token, "POST", tc.target, []byte(tc.body), now) {
-				if !f.ok {
+			var failed []signedrequest.Finding
+			for _, f := range signedrequest.Explain(tc.token, "POST", tc.target, []byte(tc.body), now) {
+				if !f.OK {
 					failed = append(failed, f)
 				}
 			}
-			if len(failed) != 1 || failed[0].check != tc.wantCheck || !strings.Contains(failed[0].detail, tc.wantWords) {
+			if len(failed) != 1 || failed[0].Check != tc.wantCheck || !strings.Contains(failed[0].Detail, tc.wantWords) {
 				t.Fatalf("failed checks %+v, want only %s saying %q", failed, tc.wantCheck, tc.wantWords)
 			}
 		})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/checkoutgw/checkoutgw/envelope"
 	"github.com/checkoutgw/checkoutgw/keyring"
+	"github.com/checkoutgw/checkoutgw/signedrequest"
 	"github.com/checkoutgw/checkoutgw/strictjson"
 )
 
@@ -51,7 +52,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // token whenever one was parsed, so that refusals can be logged with its kid
 // and alg, and the body whenever it was read whole, so that a refusal
 // without it knows the body was left unread.
-func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *keyring.Key, *bodyBuffer, *envelope.Rejection) {
+func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*signedrequest.Token, *keyring.Key, *bodyBuffer, *envelope.Rejection) {
 	if rej := checkEarlyData(r); rej != nil {
 		return nil, nil, nil, rej
 	}
@@ -59,7 +60,7 @@ func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *keyrin
 	if rej := checkPath(path); rej != nil {
 		return nil, nil, nil, rej
 	}
-	query, rej := parseQuery(rawQuery)
+	query, rej := signedrequest.ParseQuery(rawQuery)
 	if rej != nil {
 		return nil, nil, nil, rej
 	}
@@ -88,8 +89,8 @@ func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *keyrin
 
 // checkBody runs the verdict rows that need the body and, once everything
 // has passed, uses up the signature.
-func (g *Gateway) checkBody(r *http.Request, tok *token, body []byte) *envelope.Rejection {
-	if rej := checkBodyHash(&tok.claims, body); rej != nil {
+func (g *Gateway) checkBody(r *http.Request, tok *signedrequest.Token, body []byte) *envelope.Rejection {
+	if rej := signedrequest.CheckBodyHash(tok.Claims(), body); rej != nil {
 		return rej
 	}
 	if len(body) == 0 {
@@ -195,11 +196,11 @@ func (g *Gateway) recoverPanic(uw *upstreamWriter, r *http.Request) {
 
 // refuse logs a rejection and answers it with the envelope. The log line and
 // the envelope share the request's unique id.
-func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, rej *envelope.Rejection, tok *token, extra ...zap.Field) {
+func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, rej *envelope.Rejection, tok *signedrequest.Token, extra ...zap.Field) {
 	instance := requestID(r)
 	setPlaceholder(r, placeholderReason, string(rej.Reason))
 	if tok != nil {
-		setPlaceholder(r, placeholderKid, envelope.Clip(tok.kid))
+		setPlaceholder(r, placeholderKid, envelope.Clip(tok.Kid()))
 	}
 	outcome := outcomeRefused
 	if rej.Reason == envelope.ReasonUpstreamError || rej.Reason == envelope.ReasonUpstreamDown || rej.Reason == envelope.ReasonUpstreamTimeout {
@@ -214,7 +215,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, rej *envelope.R
 			zap.String("remote_addr", r.RemoteAddr),
 		}, extra...)
 		if tok != nil {
-			fields = append(fields, zap.String("kid", envelope.Clip(tok.kid)), zap.String("alg", envelope.Clip(tok.alg)))
+			fields = append(fields, zap.String("kid", envelope.Clip(tok.Kid())), zap.String("alg", envelope.Clip(tok.Alg())))
 		}
 		ce.Write(fields...)
 	}

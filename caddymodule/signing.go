@@ -13,6 +13,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jws"
 
 	"github.com/checkoutgw/checkoutgw/keyring"
+	"github.com/checkoutgw/checkoutgw/signedrequest"
 )
 
 // signedLifetime is how long a token made by `caddy checkout sign` lives:
@@ -54,7 +55,7 @@ func loadSigningKey(data []byte) (jwk.Key, jwa.SignatureAlgorithm, error) {
 // exact bytes.
 func requestClaims(method string, target *url.URL, body []byte, now time.Time) (map[string]any, error) {
 	claims := map[string]any{
-		"aud":    defaultAudience,
+		"aud":    signedrequest.DefaultAudience,
 		"iat":    now.Unix(),
 		"exp":    now.Add(signedLifetime).Unix(),
 		"method": method,
