@@ -170,7 +170,7 @@ func runSign(stdin io.Reader, stdout io.Writer, o signOptions, now time.Time) er
 	if err != nil {
 		return fmt.Errorf("--key: %w", err)
 	}
-	key, alg, err := loadSigningKey(keyData)
+	key, alg, err := signedrequest.LoadSigningKey(keyData)
 	if err != nil {
 		return fmt.Errorf("--key %s: %w", o.keyPath, err)
 	}
@@ -182,11 +182,11 @@ func runSign(stdin io.Reader, stdout io.Writer, o signOptions, now time.Time) er
 	if err != nil {
 		return err
 	}
-	claims, err := requestClaims(o.method, target, body, now)
+	claims, err := signedrequest.RequestClaims(o.method, target, body, now)
 	if err != nil {
 		return err
 	}
-	tok, err := signClaims(key, alg, claims)
+	tok, err := signedrequest.Sign(key, alg, claims)
 	if err != nil {
 		return err
 	}

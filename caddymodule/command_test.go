@@ -147,14 +147,14 @@ func derToken(t *testing.T, tok string) string {
 func TestRequestClaimsFollowTheProvidersRules(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	target, _ := url.Parse("https://api.noah.com/v1/checkout/manage?b=2&a=1&a=3")
-	claims, err := requestClaims("POST", target, []byte(validBody), now)
+	claims, err := signedrequest.RequestClaims("POST", target, []byte(validBody), now)
 	must(t, err)
 	got, _ := json.Marshal(claims)
 	want := `{"aud":"https://api.noah.com","bodyHash":"` + bodyHash(validBody) + `","exp":1800000300,"iat":1800000000,"method":"POST","path":"/v1/checkout/manage","queryParams":{"a":["1","3"],"b":"2"}}`
 	if string(got) != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
-	empty, err := requestClaims("POST", target, nil, now)
+	empty, err := signedrequest.RequestClaims("POST", target, nil, now)
 	must(t, err)
 	if _, has := empty["bodyHash"]; has {
 		t.Error("bodyHash set for an empty body")

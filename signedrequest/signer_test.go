@@ -23,9 +23,7 @@ func newTestSigner(t testing.TB, alg string) *testSigner {
 	t.Helper()
 	curve := map[string]elliptic.Curve{"ES256": elliptic.P256(), "ES384": elliptic.P384()}[alg]
 	priv, err := ecdsa.GenerateKey(curve, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	must(t, err)
 	return &testSigner{alg: alg, priv: priv}
 }
 
@@ -36,9 +34,7 @@ func (s *testSigner) signRaw(t testing.TB, headerJSON, payloadJSON string) strin
 	input := base64.RawURLEncoding.EncodeToString([]byte(headerJSON)) + "." + base64.RawURLEncoding.EncodeToString([]byte(payloadJSON))
 	hash := map[string]crypto.Hash{"ES256": crypto.SHA256, "ES384": crypto.SHA384}[s.alg]
 	sig, err := jwsbb.SignECDSA(s.priv, []byte(input), hash, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	must(t, err)
 	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
@@ -48,8 +44,6 @@ func requestClaimsJSON(t testing.TB) string {
 	t.Helper()
 	now := time.Now().Unix()
 	data, err := json.Marshal(map[string]any{"aud": DefaultAudience, "iat": now, "exp": now + 300, "method": "POST", "path": "/checkout/manage"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	must(t, err)
 	return string(data)
 }
