@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,8 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/spf13/cobra"
+
+	"github.com/checkoutgw/checkoutgw/signedrequest"
 )
 
 func init() {
@@ -167,7 +170,7 @@ func runSign(stdin io.Reader, stdout io.Writer, o signOptions, now time.Time) er
 	if err != nil {
 		return fmt.Errorf("--key: %w", err)
 	}
-	key, alg, err := loadSigningKey(keyData)
+	key, alg, err := signedrequest.LoadSigningKey(keyData)
 	if err != nil {
 		return fmt.Errorf("--key %s: %w", o.keyPath, err)
 	}
@@ -179,16 +182,16 @@ func runSign(stdin io.Reader, stdout io.Writer, o signOptions, now time.Time) er
 	if err != nil {
 		return err
 	}
-	claims, err := requestClaims(o.method, target, body, now)
+	claims, err := signedrequest.RequestClaims(o.method, target, body, now)
 	if err != nil {
 		return err
 	}
-	tok, err := signClaims(key, alg, claims)
+	tok, err := signedrequest.Sign(key, alg, claims)
 	if err != nil {
 		return err
 	}
 	if o.explain {
-		writeFindings(stdout, explainRequest(tok, o.method, target, body, now))
+		writeFindings(stdout, signedrequest.Explain(tok, o.method, target, body, now))
 	}
 	if !o.send {
 		fmt.Fprintln(stdout, tok)
@@ -267,7 +270,7 @@ request. Exits non-zero when a check fails.`,
 			if parts := strings.Split(strings.TrimSpace(tokenText), "."); len(parts) == 3 {
 				fmt.Fprintf(out, "header:  %s\nclaims:  %s\n", decodePart(parts[0]), decodePart(parts[1]))
 			}
-			if failed := writeFindings(out, explainRequest(tokenText, method, u, body, time.Now())); failed > 0 {
+			if failed := writeFindings(out, signedrequest.Explain(tokenText, method, u, body, time.Now())); failed > 0 {
 				return fmt.Errorf("%d %s would fail", failed, plural(failed, "check", "checks"))
 			}
 			return nil
@@ -280,4 +283,26 @@ request. Exits non-zero when a check fails.`,
 	f.StringVar(&bodyPath, "body", "", "file with the exact body bytes sent, or - for standard input")
 	_ = cmd.MarkFlagRequired("token")
 	return cmd
+}
+
+// writeFindings prints findings one a line, failures marked.
+func writeFindings(w io.Writer, findings []signedrequest.Finding) (failed int) {
+	for _, f := range findings {
+		mark := "ok  "
+		if !f.OK {
+			mark = "FAIL"
+			failed++
+		}
+		fmt.Fprintf(w, "%s  %-24s %s\n", mark, f.Check, f.Detail)
+	}
+	return failed
+}
+
+// decodePart shows a token part for the reader of explain's output.
+func decodePart(part string) string {
+	data, err := base64.RawURLEncoding.DecodeString(part)
+	if err != nil {
+		return "(not base64url)"
+	}
+	return string(data)
 }

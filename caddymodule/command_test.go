@@ -17,6 +17,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/checkoutgw/checkoutgw/keyring"
+	"github.com/checkoutgw/checkoutgw/signedrequest"
 )
 
 // TestKeygenSignRoundTrip: keygen's public set is a valid gateway key set,
@@ -76,9 +77,9 @@ func TestExplainIndependentToken(t *testing.T) {
 		t.Fatalf("gateway answered %d", resp.StatusCode)
 	}
 	target, _ := url.Parse(f.gw.url + testPath + "?a=1")
-	for _, finding := range explainRequest(string(signed), "POST", target, []byte(validBody), time.Now()) {
-		if !finding.ok {
-			t.Errorf("explain fails %s: %s", finding.check, finding.detail)
+	for _, finding := range signedrequest.Explain(string(signed), "POST", target, []byte(validBody), time.Now()) {
+		if !finding.OK {
+			t.Errorf("explain fails %s: %s", finding.Check, finding.Detail)
 		}
 	}
 }
@@ -117,13 +118,13 @@ func TestExplainNamesCommonMistakes(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var failed []finding
-			for _, f := range explainRequest(tc.token, "POST", tc.target, []byte(tc.body), now) {
-				if !f.ok {
+			var failed []signedrequest.Finding
+			for _, f := range signedrequest.Explain(tc.token, "POST", tc.target, []byte(tc.body), now) {
+				if !f.OK {
 					failed = append(failed, f)
 				}
 			}
-			if len(failed) != 1 || failed[0].check != tc.wantCheck || !strings.Contains(failed[0].detail, tc.wantWords) {
+			if len(failed) != 1 || failed[0].Check != tc.wantCheck || !strings.Contains(failed[0].Detail, tc.wantWords) {
 				t.Fatalf("failed checks %+v, want only %s saying %q", failed, tc.wantCheck, tc.wantWords)
 			}
 		})
@@ -146,14 +147,14 @@ func derToken(t *testing.T, tok string) string {
 func TestRequestClaimsFollowTheProvidersRules(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	target, _ := url.Parse("https://api.noah.com/v1/checkout/manage?b=2&a=1&a=3")
-	claims, err := requestClaims("POST", target, []byte(validBody), now)
+	claims, err := signedrequest.RequestClaims("POST", target, []byte(validBody), now)
 	must(t, err)
 	got, _ := json.Marshal(claims)
 	want := `{"aud":"https://api.noah.com","bodyHash":"` + bodyHash(validBody) + `","exp":1800000300,"iat":1800000000,"method":"POST","path":"/v1/checkout/manage","queryParams":{"a":["1","3"],"b":"2"}}`
 	if string(got) != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
-	empty, err := requestClaims("POST", target, nil, now)
+	empty, err := signedrequest.RequestClaims("POST", target, nil, now)
 	must(t, err)
 	if _, has := empty["bodyHash"]; has {
 		t.Error("bodyHash set for an empty body")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/checkoutgw/checkoutgw/envelope"
 	"github.com/checkoutgw/checkoutgw/keyring"
+	"github.com/checkoutgw/checkoutgw/signedrequest"
 	"github.com/checkoutgw/checkoutgw/strictjson"
 )
 
@@ -49,9 +50,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 // judge runs the verdict table of SPEC section 3 in order. It returns the
 // token whenever one was parsed, so that refusals can be logged with its kid
-// and alg, and the key only when one verified the token: under report_only
-// a request can be forwarded without.
-func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *keyring.Key, *bodyBuffer, *envelope.Rejection) {
+// and alg, the key only when one verified the token (under report_only a
+// request can be forwarded without), and the body whenever it was read
+// whole, so that a refusal without it knows the body was left unread.
+func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*signedrequest.Token, *keyring.Key, *bodyBuffer, *envelope.Rejection) {
 	if rej := checkEarlyData(r); rej != nil {
 		return nil, nil, nil, rej
 	}
@@ -59,7 +61,7 @@ func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *keyrin
 	if rej := checkPath(path); rej != nil {
 		return nil, nil, nil, rej
 	}
-	query, rej := parseQuery(rawQuery)
+	query, rej := signedrequest.ParseQuery(rawQuery)
 	if rej != nil {
 		return nil, nil, nil, rej
 	}
@@ -70,7 +72,9 @@ func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *keyrin
 		return nil, nil, nil, rej
 	}
 	f := &findings{}
-	settle := func(tok *token, rej *envelope.Rejection) *envelope.Rejection { return g.settle(r, tok, f, rej) }
+	settle := func(tok *signedrequest.Token, rej *envelope.Rejection) *envelope.Rejection {
+		return g.settle(r, tok, f, rej)
+	}
 	tok, key, rej := g.authenticate(r, path, query, settle)
 	if rej != nil {
 		return tok, nil, nil, rej
@@ -98,15 +102,15 @@ func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *keyrin
 
 // settleFunc turns a failed check into the refusal to answer, or nil when
 // report_only lets the request go on (see settle).
-type settleFunc func(tok *token, rej *envelope.Rejection) *envelope.Rejection
+type settleFunc func(tok *signedrequest.Token, rej *envelope.Rejection) *envelope.Rejection
 
 // checkBody runs the verdict rows that need the body and, once everything
 // has passed, uses up the signature. Under report_only the bodyHash is
 // compared whenever a token was parsed, and the signature is used up only
 // when a key verified it.
-func (g *Gateway) checkBody(r *http.Request, tok *token, verified bool, body []byte, settle settleFunc) *envelope.Rejection {
+func (g *Gateway) checkBody(r *http.Request, tok *signedrequest.Token, verified bool, body []byte, settle settleFunc) *envelope.Rejection {
 	if tok != nil {
-		if rej := settle(tok, checkBodyHash(&tok.claims, body)); rej != nil {
+		if rej := settle(tok, signedrequest.CheckBodyHash(tok.Claims(), body)); rej != nil {
 			return rej
 		}
 	}
@@ -229,11 +233,11 @@ func (g *Gateway) recoverPanic(uw *upstreamWriter, r *http.Request) {
 
 // refuse logs a rejection and answers it with the envelope. The log line and
 // the envelope share the request's unique id.
-func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, rej *envelope.Rejection, tok *token, extra ...zap.Field) {
+func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, rej *envelope.Rejection, tok *signedrequest.Token, extra ...zap.Field) {
 	instance := requestID(r)
 	setPlaceholder(r, placeholderReason, string(rej.Reason))
 	if tok != nil {
-		setPlaceholder(r, placeholderKid, envelope.Clip(tok.kid))
+		setPlaceholder(r, placeholderKid, envelope.Clip(tok.Kid()))
 	}
 	outcome := outcomeRefused
 	if rej.Reason == envelope.ReasonUpstreamError || rej.Reason == envelope.ReasonUpstreamDown || rej.Reason == envelope.ReasonUpstreamTimeout {
@@ -252,7 +256,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, rej *envelope.R
 
 // refusalFields are the fields of a refusal's log line, reported or
 // enforced: never a header value, the token or the body.
-func (g *Gateway) refusalFields(r *http.Request, instance string, rej *envelope.Rejection, tok *token) []zap.Field {
+func (g *Gateway) refusalFields(r *http.Request, instance string, rej *envelope.Rejection, tok *signedrequest.Token) []zap.Field {
 	fields := []zap.Field{
 		zap.String("instance", instance),
 		zap.String("reason", string(rej.Reason)),
@@ -263,7 +267,7 @@ func (g *Gateway) refusalFields(r *http.Request, instance string, rej *envelope.
 		zap.String("remote_addr", r.RemoteAddr),
 	}
 	if tok != nil {
-		fields = append(fields, zap.String("kid", envelope.Clip(tok.kid)), zap.String("alg", envelope.Clip(tok.alg)))
+		fields = append(fields, zap.String("kid", envelope.Clip(tok.Kid())), zap.String("alg", envelope.Clip(tok.Alg())))
 	}
 	if rej.Cause != nil {
 		fields = append(fields, zap.Error(rej.Cause))

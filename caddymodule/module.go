@@ -17,26 +17,22 @@ import (
 	"github.com/checkoutgw/checkoutgw/keyring"
 	"github.com/checkoutgw/checkoutgw/ratelimit"
 	"github.com/checkoutgw/checkoutgw/replay"
+	"github.com/checkoutgw/checkoutgw/signedrequest"
 )
 
 func init() {
 	caddy.RegisterModule(new(Gateway))
 }
 
-// Defaults, as SPEC section 2 gives them.
+// Defaults, as SPEC section 2 gives them. Those of the token rules are
+// signedrequest's, shared with `caddy checkout explain`.
 const (
-	defaultAudience         = "https://api.noah.com"
-	defaultMaxTokenLifetime = 15 * time.Minute
-	defaultClockSkew        = 60 * time.Second
-	defaultSignatureHeader  = "Api-Signature"
-	defaultSchema           = "create_managed_session"
-	defaultMaxBodySize      = 64 << 10
-	defaultBodyReadTimeout  = 10 * time.Second
-	defaultMaxKeyAttempts   = 4
-	keyIDHeader             = "X-Checkout-Key-ID"
+	defaultSignatureHeader = "Api-Signature"
+	defaultSchema          = "create_managed_session"
+	defaultMaxBodySize     = 64 << 10
+	defaultBodyReadTimeout = 10 * time.Second
+	keyIDHeader            = "X-Checkout-Key-ID"
 )
-
-var defaultAlgorithms = []string{"ES384", "ES256"}
 
 // Gateway guards a checkout API: it lets through only requests whose
 // Api-Signature JWT was signed by a trusted key for exactly this request and
@@ -118,6 +114,7 @@ type Gateway struct {
 	// Default: `4`
 	MaxKeyAttempts int `json:"max_key_attempts,omitempty"`
 
+	policy      signedrequest.Policy
 	ring        *keyring.Ring
 	tenants     keyring.Tenants
 	replay      replay.Store
@@ -152,6 +149,15 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	g.metrics = metrics
 	if err := g.checkAlgorithms(); err != nil {
 		return err
+	}
+	g.policy = signedrequest.Policy{
+		Audience:       g.Audience,
+		Algorithms:     g.Algorithms,
+		ClockSkew:      time.Duration(g.ClockSkew),
+		MaxLifetime:    time.Duration(g.MaxTokenLifetime),
+		MaxKeyAttempts: g.MaxKeyAttempts,
+		Now:            g.now,
+		Observe:        g.metrics.observeVerification,
 	}
 	schema, err := loadBodySchema(g.Schema, g.now)
 	if err != nil {
@@ -202,16 +208,16 @@ func (g *Gateway) Cleanup() error {
 
 func (g *Gateway) applyDefaults() {
 	if g.Audience == "" {
-		g.Audience = defaultAudience
+		g.Audience = signedrequest.DefaultAudience
 	}
 	if len(g.Algorithms) == 0 {
-		g.Algorithms = slices.Clone(defaultAlgorithms)
+		g.Algorithms = slices.Clone(signedrequest.DefaultAlgorithms)
 	}
 	if g.MaxTokenLifetime == 0 {
-		g.MaxTokenLifetime = caddy.Duration(defaultMaxTokenLifetime)
+		g.MaxTokenLifetime = caddy.Duration(signedrequest.DefaultMaxTokenLifetime)
 	}
 	if g.ClockSkew == 0 {
-		g.ClockSkew = caddy.Duration(defaultClockSkew)
+		g.ClockSkew = caddy.Duration(signedrequest.DefaultClockSkew)
 	}
 	if g.SignatureHeader == "" {
 		g.SignatureHeader = defaultSignatureHeader
@@ -234,7 +240,7 @@ func (g *Gateway) applyDefaults() {
 		g.BodyReadTimeout = caddy.Duration(defaultBodyReadTimeout)
 	}
 	if g.MaxKeyAttempts == 0 {
-		g.MaxKeyAttempts = defaultMaxKeyAttempts
+		g.MaxKeyAttempts = signedrequest.DefaultMaxKeyAttempts
 	}
 }
 

@@ -12,8 +12,10 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/checkoutgw/checkoutgw/envelope"
 	"go.uber.org/zap"
+
+	"github.com/checkoutgw/checkoutgw/envelope"
+	"github.com/checkoutgw/checkoutgw/signedrequest"
 )
 
 // TestPlaceholdersInAccessLog checks that {http.checkout_gateway.reason} and
@@ -66,7 +68,11 @@ func TestPlaceholdersSetWhateverTheLogLevel(t *testing.T) {
 	rec := httptest.NewRecorder()
 	repl := caddy.NewReplacer()
 	req := caddyhttp.PrepareRequest(httptest.NewRequest(http.MethodPost, testPath, nil), repl, rec, &caddyhttp.Server{})
-	g.refuse(rec, req, envelope.Reject(envelope.ReasonTokenExpired, "token expired"), &token{kid: "k384", alg: "ES384"})
+	tok, rej := signedrequest.Parse(newTestKey(t, "k384", "ES384").sign(t, validClaims(validBody), false))
+	if rej != nil {
+		t.Fatal(rej)
+	}
+	g.refuse(rec, req, envelope.Reject(envelope.ReasonTokenExpired, "token expired"), tok)
 	if got, _ := repl.GetString(placeholderReason); got != "token_expired" {
 		t.Errorf("reason placeholder = %q", got)
 	}

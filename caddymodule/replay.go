@@ -12,6 +12,7 @@ import (
 	"github.com/checkoutgw/checkoutgw/envelope"
 	"github.com/checkoutgw/checkoutgw/redisconn"
 	"github.com/checkoutgw/checkoutgw/replay"
+	"github.com/checkoutgw/checkoutgw/signedrequest"
 )
 
 // Defaults of the replay_protection options.
@@ -89,12 +90,12 @@ func (g *Gateway) startReplayProtection() error {
 // checkReplay marks the signature used, as the last step before
 // forwarding, so that only fully valid requests consume it. It is
 // remembered until the token expires, plus the clock skew.
-func (g *Gateway) checkReplay(ctx context.Context, tok *token) *envelope.Rejection {
+func (g *Gateway) checkReplay(ctx context.Context, tok *signedrequest.Token) *envelope.Rejection {
 	if g.replay == nil {
 		return nil
 	}
-	expires := time.Unix(0, int64(tok.claims.expiresAt*1e9)).Add(time.Duration(g.ClockSkew))
-	fresh, err := g.replay.MarkUsed(ctx, replay.KeyFor(tok.header, tok.payload), expires)
+	expires := tok.ExpiresAt().Add(time.Duration(g.ClockSkew))
+	fresh, err := g.replay.MarkUsed(ctx, replay.KeyFor(tok.Header(), tok.Payload()), expires)
 	switch {
 	case errors.Is(err, replay.ErrFull):
 		return envelope.Reject(envelope.ReasonReplayStoreFull, "the gateway cannot accept new signatures right now; try again shortly")

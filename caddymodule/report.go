@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/checkoutgw/checkoutgw/envelope"
+	"github.com/checkoutgw/checkoutgw/signedrequest"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -72,7 +73,7 @@ type findings struct {
 // settle is where a failed check becomes a refusal or, in a group that
 // report_only covers, a report: logged at Warn with the refusal's fields,
 // counted under outcome `reported`, and the request goes on.
-func (g *Gateway) settle(r *http.Request, tok *token, f *findings, rej *envelope.Rejection) *envelope.Rejection {
+func (g *Gateway) settle(r *http.Request, tok *signedrequest.Token, f *findings, rej *envelope.Rejection) *envelope.Rejection {
 	if rej == nil {
 		return nil
 	}
@@ -84,7 +85,7 @@ func (g *Gateway) settle(r *http.Request, tok *token, f *findings, rej *envelope
 		setPlaceholder(r, placeholderReason, string(rej.Reason))
 	}
 	if tok != nil {
-		setPlaceholder(r, placeholderKid, envelope.Clip(tok.kid))
+		setPlaceholder(r, placeholderKid, envelope.Clip(tok.Kid()))
 	}
 	f.reported = append(f.reported, rej.Reason)
 	if group == groupSignature {

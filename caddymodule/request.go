@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -55,16 +54,6 @@ func checkPath(path string) *envelope.Rejection {
 		}
 	}
 	return nil
-}
-
-// parseQuery parses the query strictly: a malformed escape or a `;`
-// separator is refused rather than guessed at.
-func parseQuery(rawQuery string) (url.Values, *envelope.Rejection) {
-	values, err := url.ParseQuery(rawQuery)
-	if err != nil {
-		return nil, envelope.Reject(envelope.ReasonQueryMalformed, "the query string is not well formed")
-	}
-	return values, nil
 }
 
 // checkHopByHop refuses requests that ask a hop to drop an end-to-end header

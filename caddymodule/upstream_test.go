@@ -161,7 +161,7 @@ func TestPanicBecomesEnvelope(t *testing.T) {
 	must(t, g.Provision(ctx))
 	logs := captureLogs(g)
 	panicking := true
-	g.now = func() time.Time {
+	g.policy.Now = func() time.Time {
 		if panicking {
 			panic("injected fault")
 		}

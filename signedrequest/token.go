@@ -1,4 +1,4 @@
-package caddymodule
+package signedrequest
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/checkoutgw/checkoutgw/envelope"
 	"github.com/checkoutgw/checkoutgw/strictjson"
@@ -15,19 +16,19 @@ import (
 // maxTokenSize bounds the Api-Signature header before any decoding.
 const maxTokenSize = 8 << 10
 
-// token is an Api-Signature JWS taken apart, with nothing verified yet.
-type token struct {
+// Token is an Api-Signature JWS taken apart, with nothing verified yet.
+type Token struct {
 	alg          string
 	kid          string
 	signingInput []byte // header.payload exactly as received: what was signed
 	signature    []byte
 	header       []byte // decoded protected header, for the replay key
 	payload      []byte // decoded payload, for the replay key
-	claims       claims
+	claims       Claims
 }
 
-// claims holds the payload's members with their JSON types checked.
-type claims struct {
+// Claims holds the payload's members with their JSON types checked.
+type Claims struct {
 	audience     []string
 	issuedAt     float64
 	expiresAt    float64
@@ -58,11 +59,29 @@ var allowedHeaderMembers = map[string]bool{"alg": true, "kid": true, "typ": true
 // tokenMemberNames are the header members and claims the gateway reads.
 var tokenMemberNames = strictjson.NewMemberNames("alg", "kid", "typ", "aud", "iat", "exp", "nbf", "method", "path", "bodyHash", "queryParams")
 
-// parseToken checks that value is a canonical compact JWS whose header and
+// Alg is the header's alg, not yet checked against any policy.
+func (t *Token) Alg() string { return t.alg }
+
+// Kid is the header's kid, or "" when the token has none.
+func (t *Token) Kid() string { return t.kid }
+
+// Header is the decoded protected header, as received.
+func (t *Token) Header() []byte { return t.header }
+
+// Payload is the decoded payload, as received.
+func (t *Token) Payload() []byte { return t.payload }
+
+// Claims are the payload's typed claims.
+func (t *Token) Claims() *Claims { return &t.claims }
+
+// ExpiresAt is the exp claim as a time, to the nanosecond.
+func (t *Token) ExpiresAt() time.Time { return time.Unix(0, int64(t.claims.expiresAt*1e9)) }
+
+// Parse checks that value is a canonical compact JWS whose header and
 // payload are strict JSON objects, and types every header member and claim.
 // The JWS JSON serialisation, unpadded-base64 variants, nested tokens and
 // string dates are all refused here, whatever the JOSE library would accept.
-func parseToken(value string) (*token, *envelope.Rejection) {
+func Parse(value string) (*Token, *envelope.Rejection) {
 	if len(value) > maxTokenSize {
 		return nil, envelope.Reject(envelope.ReasonTokenMalformed, "the Api-Signature header is over %d bytes", maxTokenSize)
 	}
@@ -84,7 +103,7 @@ func parseToken(value string) (*token, *envelope.Rejection) {
 	if err != nil || len(signature) == 0 {
 		return nil, envelope.Reject(envelope.ReasonTokenMalformed, "the token signature is not unpadded base64url")
 	}
-	tok := &token{signingInput: raw[:last], signature: signature, header: header, payload: payload}
+	tok := &Token{signingInput: raw[:last], signature: signature, header: header, payload: payload}
 	if rej := tok.parseHeader(); rej != nil {
 		return nil, rej
 	}
@@ -105,7 +124,7 @@ func decodeSegment(seg []byte) ([]byte, error) {
 	return out[:n], nil
 }
 
-func (t *token) parseHeader() *envelope.Rejection {
+func (t *Token) parseHeader() *envelope.Rejection {
 	h, err := strictjson.Parse(t.header, tokenMemberNames)
 	if err != nil {
 		return envelope.Reject(envelope.ReasonTokenMalformed, "the token header is not a strict JSON object: %s", strictjson.Rule(err))
@@ -133,7 +152,7 @@ func (t *token) parseHeader() *envelope.Rejection {
 	return nil
 }
 
-func (t *token) parseClaims() *envelope.Rejection {
+func (t *Token) parseClaims() *envelope.Rejection {
 	m, err := strictjson.Parse(t.payload, tokenMemberNames)
 	if err != nil {
 		return envelope.Reject(envelope.ReasonTokenMalformed, "the token payload is not a strict JSON object: %s", strictjson.Rule(err))

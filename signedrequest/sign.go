@@ -1,4 +1,4 @@
-package caddymodule
+package signedrequest
 
 import (
 	"crypto/sha256"
@@ -19,9 +19,9 @@ import (
 // long enough for a slow network, far under the 15-minute cap.
 const signedLifetime = 5 * time.Minute
 
-// loadSigningKey reads a private JWK and the algorithm it signs with: its
+// LoadSigningKey reads a private JWK and the algorithm it signs with: its
 // own alg, or the one its curve fixes.
-func loadSigningKey(data []byte) (jwk.Key, jwa.SignatureAlgorithm, error) {
+func LoadSigningKey(data []byte) (jwk.Key, jwa.SignatureAlgorithm, error) {
 	key, err := jwk.ParseKey(data)
 	if err != nil {
 		return nil, jwa.EmptySignatureAlgorithm(), fmt.Errorf("parsing private key: %w", err)
@@ -49,12 +49,12 @@ func loadSigningKey(data []byte) (jwk.Key, jwa.SignatureAlgorithm, error) {
 	return nil, jwa.EmptySignatureAlgorithm(), fmt.Errorf("the key names no alg and its type fixes none")
 }
 
-// requestClaims builds the claims the provider's signing rules ask for: the
+// RequestClaims builds the claims the provider's signing rules ask for: the
 // path and query exactly as they will be sent, and the hash of the body's
 // exact bytes.
-func requestClaims(method string, target *url.URL, body []byte, now time.Time) (map[string]any, error) {
+func RequestClaims(method string, target *url.URL, body []byte, now time.Time) (map[string]any, error) {
 	claims := map[string]any{
-		"aud":    defaultAudience,
+		"aud":    DefaultAudience,
 		"iat":    now.Unix(),
 		"exp":    now.Add(signedLifetime).Unix(),
 		"method": method,
@@ -82,9 +82,9 @@ func requestClaims(method string, target *url.URL, body []byte, now time.Time) (
 	return claims, nil
 }
 
-// signClaims makes a compact JWS with a header of alg, typ and, when the key
+// Sign makes a compact JWS with a header of alg, typ and, when the key
 // has one, kid.
-func signClaims(key jwk.Key, alg jwa.SignatureAlgorithm, claims map[string]any) (string, error) {
+func Sign(key jwk.Key, alg jwa.SignatureAlgorithm, claims map[string]any) (string, error) {
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		return "", fmt.Errorf("encoding claims: %w", err)

@@ -1,0 +1,81 @@
+package signedrequest
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"go.uber.org/zap"
+
+	"github.com/checkoutgw/checkoutgw/keyring"
+)
+
+// TestSignedRequestPassesTheContract: a token made by LoadSigningKey,
+// RequestClaims and Sign passes every check Explain runs and verifies with
+// the key's public half, under the default policy, with no gateway.
+func TestSignedRequestPassesTheContract(t *testing.T) {
+	for _, alg := range []string{"ES384", "ES256"} {
+		t.Run(alg, func(t *testing.T) {
+			priv, err := jwk.Import(newTestSigner(t, alg).priv)
+			must(t, err)
+			must(t, priv.Set(jwk.KeyIDKey, "k-"+alg))
+			privJSON, err := json.Marshal(priv)
+			must(t, err)
+			key, signAlg, err := LoadSigningKey(privJSON)
+			must(t, err)
+			if signAlg.String() != alg {
+				t.Fatalf("LoadSigningKey picked %s for a %s key", signAlg, alg)
+			}
+
+			now := time.Unix(1_800_000_000, 0)
+			target, err := url.Parse("https://api.example.com/v1/checkout/manage?b=2&a=1&a=3")
+			must(t, err)
+			body := []byte(`{"CustomerID":"c1"}`)
+			claims, err := RequestClaims("POST", target, body, now)
+			must(t, err)
+			signed, err := Sign(key, signAlg, claims)
+			must(t, err)
+
+			for _, f := range Explain(signed, "POST", target, body, now) {
+				if !f.OK {
+					t.Errorf("explain fails %s: %s", f.Check, f.Detail)
+				}
+			}
+
+			pub, err := priv.PublicKey()
+			must(t, err)
+			must(t, pub.Set(jwk.AlgorithmKey, signAlg))
+			set := jwk.NewSet()
+			must(t, set.AddKey(pub))
+			setJSON, err := json.Marshal(set)
+			must(t, err)
+			trusted, _, err := keyring.ParseJWKS(setJSON, DefaultAlgorithms)
+			must(t, err)
+			ring, err := keyring.NewRing(trusted, DefaultAlgorithms, zap.NewNop(), nil)
+			must(t, err)
+
+			p := DefaultPolicy(now)
+			tok, rej := Parse(signed)
+			if rej != nil {
+				t.Fatal(rej)
+			}
+			candidates, rej := p.Candidates(context.Background(), ring, tok, nil)
+			if rej != nil {
+				t.Fatal(rej)
+			}
+			if _, rej := p.Verify(tok, candidates); rej != nil {
+				t.Fatal(rej)
+			}
+		})
+	}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

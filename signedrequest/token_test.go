@@ -1,0 +1,56 @@
+package signedrequest
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/checkoutgw/checkoutgw/envelope"
+)
+
+// FuzzParseToken: the token parser never panics, and whatever it accepts is
+// a canonical compact JWS with a typed header.
+func FuzzParseToken(f *testing.F) {
+	good := newTestSigner(f, "ES256").signRaw(f, `{"alg":"ES256","kid":"k","typ":"JWT"}`, requestClaimsJSON(f))
+	for _, seed := range []string{good, good + ".", "a.b.c", "e30.e30.e30", "eyJhbGciOiJub25lIn0.e30.", strings.Replace(good, ".", "=.", 1)} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, value string) {
+		tok, rej := Parse(value)
+		if rej != nil {
+			if rej.Detail == "" || envelope.VerdictOf(rej.Reason).Status == 0 {
+				t.Fatalf("a refusal without detail or verdict: %+v", rej)
+			}
+			return
+		}
+		if strings.Count(value, ".") != 2 || tok.alg == "" || len(tok.signature) == 0 {
+			t.Fatalf("accepted a non-canonical token %q", value)
+		}
+		for _, bad := range []string{"=", "+", "/"} {
+			if strings.Contains(value, bad) {
+				t.Fatalf("accepted %q in a token", bad)
+			}
+		}
+	})
+}
+
+func TestParseTokenRefusesWithoutEchoingIt(t *testing.T) {
+	secretish := "eyJzZWNyZXQiOiJkbyBub3QgbG9nIG1lIn0"
+	for _, value := range []string{secretish, secretish + "." + secretish, secretish + ".." + secretish} {
+		_, rej := Parse(value)
+		if rej == nil {
+			t.Fatalf("accepted %q", value)
+		}
+		if strings.Contains(rej.Detail, secretish) {
+			t.Errorf("Detail echoes the token: %s", rej.Detail)
+		}
+	}
+}
+
+func TestLongClientNamesAreClipped(t *testing.T) {
+	long := strings.Repeat("k", 5000)
+	tok := newTestSigner(t, "ES384").signRaw(t, `{"alg":"ES384","kid":"`+long+`","`+long+`":1}`, `{}`)
+	_, rej := Parse(tok)
+	if rej == nil || len(rej.Detail) > 200 {
+		t.Fatalf("a 5,000-byte header member name made a %d-byte Detail", len(rej.Detail))
+	}
+}
