@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/checkoutgw/checkoutgw/strictjson"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/checkoutgw/checkoutgw/internal/bodycases"
+	"github.com/checkoutgw/checkoutgw/strictjson"
 )
 
 // agreeOn fails t unless the fast checker and jsonschema give the same
@@ -52,13 +54,13 @@ func builtinSchema(t testing.TB) *bodySchema {
 // sample body drawn from values chosen to sit on the schema's edges.
 func TestFastSchemaAgrees(t *testing.T) {
 	s := builtinSchema(t)
-	for _, tc := range bodyCases() {
-		agreeOn(t, s, []byte(tc.body))
+	for _, tc := range bodycases.Cases() {
+		agreeOn(t, s, []byte(tc.Body))
 	}
 	bodies := singleEdits(validBody, edgeValues())
 	for _, country := range []string{"US", "CA", "GB", "ZZ"} {
 		for _, state := range []string{"OR", "ON", "PR", "XX", ""} {
-			bodies = append(bodies, bodyWith(all(set(residence, "Country", country), set(residence, "State", state))))
+			bodies = append(bodies, bodycases.With(bodycases.All(bodycases.Set(bodycases.Residence, "Country", country), bodycases.Set(bodycases.Residence, "State", state))))
 		}
 	}
 	for _, body := range bodies {
@@ -72,8 +74,8 @@ func TestFastSchemaAgrees(t *testing.T) {
 // FuzzFastSchemaAgrees looks for a body on which the fast checker and
 // jsonschema disagree.
 func FuzzFastSchemaAgrees(f *testing.F) {
-	for _, tc := range bodyCases() {
-		f.Add([]byte(tc.body))
+	for _, tc := range bodycases.Cases() {
+		f.Add([]byte(tc.Body))
 	}
 	s := builtinSchema(f)
 	f.Fuzz(func(t *testing.T, body []byte) { agreeOn(t, s, body) })
@@ -112,7 +114,7 @@ func singleEdits(body string, values []any) []string {
 				panic(err)
 			}
 			change(at(copyDoc, path))
-			out = append(out, encodeJSON(copyDoc))
+			out = append(out, bodycases.EncodeJSON(copyDoc))
 		}
 		switch n := node.(type) {
 		case map[string]any:
