@@ -281,3 +281,10 @@ request. Exits non-zero when a check fails.`,
 	_ = cmd.MarkFlagRequired("token")
 	return cmd
 }
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

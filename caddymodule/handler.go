@@ -95,11 +95,11 @@ func (g *Gateway) checkBody(r *http.Request, tok *token, body []byte) *envelope.
 	if len(body) == 0 {
 		return envelope.Reject(envelope.ReasonBodyNotJSON, "the request body is empty; it must be a JSON object")
 	}
-	value, err := strictjson.Parse(body, g.schema.names)
+	value, err := strictjson.Parse(body, g.schema.Names())
 	if err != nil {
 		return envelope.Reject(envelope.ReasonBodyNotJSON, "the request body is not strict JSON: %s", err)
 	}
-	if rej := g.schema.validate(value); rej != nil {
+	if rej := g.schema.Validate(value); rej != nil {
 		return rej
 	}
 	return g.checkReplay(r.Context(), tok)

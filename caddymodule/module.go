@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/checkoutgw/checkoutgw/jsonbody"
 	"github.com/checkoutgw/checkoutgw/keyring"
 	"github.com/checkoutgw/checkoutgw/replay"
 )
@@ -109,7 +110,7 @@ type Gateway struct {
 	ring      *keyring.Ring
 	tenants   keyring.Tenants
 	replay    replay.Store
-	schema    *bodySchema
+	schema    *jsonbody.Schema
 	methodSet string // the Allow header value
 	logger    *zap.Logger
 	metrics   *gatewayMetrics
@@ -140,13 +141,13 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	if err := g.checkAlgorithms(); err != nil {
 		return err
 	}
-	schema, err := loadBodySchema(g.Schema, g.now)
+	schema, err := jsonbody.Load(g.Schema, g.now)
 	if err != nil {
 		return fmt.Errorf("schema: %w", err)
 	}
 	g.schema = schema
 	if g.Action == "" {
-		g.Action = schema.title
+		g.Action = schema.Title()
 	}
 	g.methodSet = strings.Join(g.Methods, ", ")
 	if g.APIKeys != "" {

@@ -1,4 +1,9 @@
-package caddymodule
+// Package jsonbody is the body contract: a request body is a JSON object
+// that the strict parser accepts and that satisfies a JSON schema. It
+// compiles the schemas (built in, from a file, never from the network),
+// checks valid bodies on a fast path, and words every violation by
+// property path without quoting a value.
+package jsonbody
 
 import (
 	"bytes"
@@ -16,15 +21,22 @@ import (
 	"github.com/checkoutgw/checkoutgw/strictjson"
 )
 
-// bodySchema is a compiled request-body schema and the raw document it came
+// Schema is a compiled request-body schema and the raw document it came
 // from, which supplies the custom messages for long enumerations.
-type bodySchema struct {
+type Schema struct {
 	title    string
 	compiled *jsonschema.Schema
 	fast     *fastSchema            // nil when the schema uses keywords it lacks
 	names    strictjson.MemberNames // every property name the schema declares
 	doc      any
 }
+
+// Title is the schema's title, the gateway's default action name.
+func (s *Schema) Title() string { return s.title }
+
+// Names are the member names the schema declares, for the strict parser to
+// share instead of allocating.
+func (s *Schema) Names() strictjson.MemberNames { return s.names }
 
 // noRemoteLoader refuses every external reference: schemas stay local and
 // embedded, and compiling one never touches the network or other files.
@@ -34,10 +46,10 @@ func (noRemoteLoader) Load(url string) (any, error) {
 	return nil, fmt.Errorf("schema references %s: external references are not loaded", url)
 }
 
-// loadBodySchema compiles a built-in schema by name, or a schema file by
-// path, with format assertions and the gateway's vocabulary on; now is the
-// clock its "today" is read from.
-func loadBodySchema(nameOrPath string, now func() time.Time) (*bodySchema, error) {
+// Load compiles a built-in schema by name, or a schema file by path, with
+// format assertions and the gateway's vocabulary on; now is the clock its
+// "today" is read from.
+func Load(nameOrPath string, now func() time.Time) (*Schema, error) {
 	data, err := schemas.Lookup(nameOrPath)
 	location := "builtin:///" + nameOrPath + ".json"
 	if errors.Is(err, schemas.ErrUnknown) {
@@ -67,7 +79,7 @@ func loadBodySchema(nameOrPath string, now func() time.Time) (*bodySchema, error
 		return nil, fmt.Errorf("compiling %s: %w", nameOrPath, err)
 	}
 	title, _ := doc.(map[string]any)["title"].(string)
-	bs := &bodySchema{title: title, compiled: compiled, names: declaredProperties(doc), doc: doc}
+	bs := &Schema{title: title, compiled: compiled, names: declaredProperties(doc), doc: doc}
 	if fast, ok := compileFastSchema(compiled); ok {
 		bs.fast = fast
 	}
@@ -179,9 +191,9 @@ func stringSet(v any) (map[string]bool, bool) {
 	return set, true
 }
 
-// validate checks a strictly parsed body and reports every violation by
+// Validate checks a strictly parsed body and reports every violation by
 // property path, with every reason, never quoting a value.
-func (s *bodySchema) validate(body map[string]any) *envelope.Rejection {
+func (s *Schema) Validate(body map[string]any) *envelope.Rejection {
 	if s.fast != nil && s.fast.accepts(body) {
 		return nil
 	}

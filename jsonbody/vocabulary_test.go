@@ -1,4 +1,4 @@
-package caddymodule
+package jsonbody
 
 import (
 	"maps"
@@ -17,12 +17,12 @@ import (
 
 // schemaFaults validates body with s, after checking that the fast checker
 // agrees, and returns Extensions.Request (nil: accepted).
-func schemaFaults(t *testing.T, s *bodySchema, body string) map[string][]string {
+func schemaFaults(t *testing.T, s *Schema, body string) map[string][]string {
 	t.Helper()
 	agreeOn(t, s, []byte(body))
 	value, err := strictjson.Parse([]byte(body), s.names)
 	must(t, err)
-	if rej := s.validate(value); rej != nil {
+	if rej := s.Validate(value); rej != nil {
 		return rej.Fields
 	}
 	return nil
@@ -59,7 +59,7 @@ func TestDateOfBirthBounds(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := loadBodySchema(defaultSchema, fixedClock(tc.now))
+			s, err := Load(builtinName, fixedClock(tc.now))
 			must(t, err)
 			got := schemaFaults(t, s, bodycases.With(bodycases.Set(bodycases.Customer, "DateOfBirth", tc.date)))
 			if tc.why == "" {
@@ -79,7 +79,7 @@ func TestDateOfBirthBounds(t *testing.T) {
 // a date refused today as in the future is accepted the next day.
 func TestTodayIsReadAtValidation(t *testing.T) {
 	now := schemaToday
-	s, err := loadBodySchema(defaultSchema, func() time.Time { return now })
+	s, err := Load(builtinName, func() time.Time { return now })
 	must(t, err)
 	body := bodycases.With(bodycases.Set(bodycases.Customer, "DateOfBirth", "2026-06-16"))
 	if schemaFaults(t, s, body) == nil {
@@ -139,7 +139,7 @@ func TestVocabularyKeywordErrors(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "schema.json")
 			must(t, os.WriteFile(path, []byte(schema), 0o600))
-			if _, err := loadBodySchema(path, time.Now); err == nil {
+			if _, err := Load(path, time.Now); err == nil {
 				t.Fatal("compiled")
 			}
 		})
