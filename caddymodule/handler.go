@@ -14,7 +14,6 @@ import (
 
 	"github.com/checkoutgw/checkoutgw/envelope"
 	"github.com/checkoutgw/checkoutgw/keyring"
-	"github.com/checkoutgw/checkoutgw/strictjson"
 )
 
 // Placeholders set for handle_errors blocks and access logs.
@@ -92,14 +91,7 @@ func (g *Gateway) checkBody(r *http.Request, tok *token, body []byte) *envelope.
 	if rej := checkBodyHash(&tok.claims, body); rej != nil {
 		return rej
 	}
-	if len(body) == 0 {
-		return envelope.Reject(envelope.ReasonBodyNotJSON, "the request body is empty; it must be a JSON object")
-	}
-	value, err := strictjson.Parse(body, g.schema.Names())
-	if err != nil {
-		return envelope.Reject(envelope.ReasonBodyNotJSON, "the request body is not strict JSON: %s", err)
-	}
-	if rej := g.schema.Validate(value); rej != nil {
+	if rej := g.schema.Check(body); rej != nil {
 		return rej
 	}
 	return g.checkReplay(r.Context(), tok)

@@ -34,10 +34,6 @@ type Schema struct {
 // Title is the schema's title, the gateway's default action name.
 func (s *Schema) Title() string { return s.title }
 
-// Names are the member names the schema declares, for the strict parser to
-// share instead of allocating.
-func (s *Schema) Names() strictjson.MemberNames { return s.names }
-
 // noRemoteLoader refuses every external reference: schemas stay local and
 // embedded, and compiling one never touches the network or other files.
 type noRemoteLoader struct{}
@@ -191,9 +187,22 @@ func stringSet(v any) (map[string]bool, bool) {
 	return set, true
 }
 
-// Validate checks a strictly parsed body and reports every violation by
+// Check holds a request body to the contract, in the order of the verdict
+// table: not empty, strict JSON, then the schema.
+func (s *Schema) Check(body []byte) *envelope.Rejection {
+	if len(body) == 0 {
+		return envelope.Reject(envelope.ReasonBodyNotJSON, "the request body is empty; it must be a JSON object")
+	}
+	value, err := strictjson.Parse(body, s.names)
+	if err != nil {
+		return envelope.Reject(envelope.ReasonBodyNotJSON, "the request body is not strict JSON: %s", err)
+	}
+	return s.validate(value)
+}
+
+// validate checks a strictly parsed body and reports every violation by
 // property path, with every reason, never quoting a value.
-func (s *Schema) Validate(body map[string]any) *envelope.Rejection {
+func (s *Schema) validate(body map[string]any) *envelope.Rejection {
 	if s.fast != nil && s.fast.accepts(body) {
 		return nil
 	}

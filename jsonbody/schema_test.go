@@ -1,10 +1,13 @@
 package jsonbody
 
 import (
+	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/checkoutgw/checkoutgw/envelope"
 	"github.com/checkoutgw/checkoutgw/internal/bodycases"
 	"github.com/checkoutgw/checkoutgw/strictjson"
 )
@@ -46,11 +49,11 @@ func FuzzBodyErrors(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		value, err := strictjson.Parse(data, schema.Names())
+		value, err := strictjson.Parse(data, schema.names)
 		if err != nil {
 			return
 		}
-		rej := schema.Validate(value)
+		rej := schema.validate(value)
 		if rej == nil {
 			return
 		}
@@ -63,4 +66,42 @@ func FuzzBodyErrors(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCheck holds Check to the verdict table's order: an empty body and a
+// body that is not strict JSON are body_not_json, whatever the schema says;
+// only a strictly parsed body reaches the schema.
+func TestCheck(t *testing.T) {
+	s, err := Load(builtinName, time.Now)
+	must(t, err)
+	tests := []struct {
+		name   string
+		body   string
+		reason envelope.Reason // "": accepted
+		detail string          // a prefix of the Detail
+		fields []string
+	}{
+		{"the sample body", bodycases.Valid, "", "", nil},
+		{"empty", "", envelope.ReasonBodyNotJSON, "the request body is empty; it must be a JSON object", nil},
+		{"repeated member", `{"CustomerID":"a","CustomerID":"b"}`, envelope.ReasonBodyNotJSON, "the request body is not strict JSON: ", nil},
+		{"an array", `[]`, envelope.ReasonBodyNotJSON, "the request body is not strict JSON: ", nil},
+		{"strict JSON breaking the schema", `{"CustomerID":""}`, envelope.ReasonSchema, "the request has 1 invalid property", []string{"CustomerID"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rej := s.Check([]byte(tc.body))
+			if tc.reason == "" {
+				if rej != nil {
+					t.Fatalf("refused: %v", rej)
+				}
+				return
+			}
+			if rej == nil || rej.Reason != tc.reason || !strings.HasPrefix(rej.Detail, tc.detail) {
+				t.Fatalf("got %+v, want %s with a Detail starting %q", rej, tc.reason, tc.detail)
+			}
+			if got := slices.Sorted(maps.Keys(rej.Fields)); !slices.Equal(got, tc.fields) {
+				t.Fatalf("Fields name %q, want %q", got, tc.fields)
+			}
+		})
+	}
 }

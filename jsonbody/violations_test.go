@@ -59,7 +59,7 @@ func TestFieldErrorCap(t *testing.T) {
 		t.Run(fmt.Sprint(tc.faults), func(t *testing.T) {
 			value, err := strictjson.Parse([]byte(bodycases.FaultyIdentities(tc.faults)), s.names)
 			must(t, err)
-			rej := s.Validate(value)
+			rej := s.validate(value)
 			if rej == nil || rej.Detail != tc.detail {
 				t.Fatalf("got %+v, want Detail %q", rej, tc.detail)
 			}
@@ -85,7 +85,7 @@ func TestReasonCap(t *testing.T) {
 	must(t, os.WriteFile(path, []byte(`{"properties":{"a":{"allOf":[`+strings.Join(rules, ",")+`]}}}`), 0o600))
 	s, err := Load(path, time.Now)
 	must(t, err)
-	rej := s.Validate(map[string]any{"a": "x"})
+	rej := s.validate(map[string]any{"a": "x"})
 	if rej == nil || len(rej.Fields["a"]) != maxReasons {
 		t.Fatalf("got %+v, want %d reasons for a", rej, maxReasons)
 	}

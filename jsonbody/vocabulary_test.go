@@ -22,7 +22,7 @@ func schemaFaults(t *testing.T, s *Schema, body string) map[string][]string {
 	agreeOn(t, s, []byte(body))
 	value, err := strictjson.Parse([]byte(body), s.names)
 	must(t, err)
-	if rej := s.Validate(value); rej != nil {
+	if rej := s.validate(value); rej != nil {
 		return rej.Fields
 	}
 	return nil
