@@ -153,11 +153,16 @@ func jsonInt(v any) int {
 	return i
 }
 
-// keywordAt reads a keyword of the schema object at schemaURL's fragment in
-// the raw document: where the compiled schema keeps no custom keywords.
+// keywordAt reads a keyword of the schema object at schemaURL in the raw
+// documents: where the compiled schema keeps no custom keywords. A URL
+// that names no document, as a document's own $id does, is read in the one
+// compiled from.
 func (s *Schema) keywordAt(schemaURL, keyword string) any {
-	_, fragment, _ := strings.Cut(schemaURL, "#")
-	node := s.doc
+	base, fragment, _ := strings.Cut(schemaURL, "#")
+	node, known := s.docs[base]
+	if !known {
+		node = s.docs[s.base]
+	}
 	for _, token := range strings.Split(strings.TrimPrefix(fragment, "/"), "/") {
 		if token == "" {
 			continue
