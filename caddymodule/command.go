@@ -306,3 +306,10 @@ func decodePart(part string) string {
 	}
 	return string(data)
 }
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -15,7 +15,6 @@ import (
 	"github.com/checkoutgw/checkoutgw/envelope"
 	"github.com/checkoutgw/checkoutgw/keyring"
 	"github.com/checkoutgw/checkoutgw/signedrequest"
-	"github.com/checkoutgw/checkoutgw/strictjson"
 )
 
 // Placeholders set for handle_errors blocks and access logs.
@@ -114,25 +113,13 @@ func (g *Gateway) checkBody(r *http.Request, tok *signedrequest.Token, verified 
 			return rej
 		}
 	}
-	if rej := settle(tok, g.checkBodyValue(body)); rej != nil {
+	if rej := settle(tok, g.schema.Check(body)); rej != nil {
 		return rej
 	}
 	if !verified {
 		return nil
 	}
 	return settle(tok, g.checkReplay(r.Context(), tok))
-}
-
-// checkBodyValue checks that the body is strict JSON that the schema allows.
-func (g *Gateway) checkBodyValue(body []byte) *envelope.Rejection {
-	if len(body) == 0 {
-		return envelope.Reject(envelope.ReasonBodyNotJSON, "the request body is empty; it must be a JSON object")
-	}
-	value, err := strictjson.Parse(body, g.schema.names)
-	if err != nil {
-		return envelope.Reject(envelope.ReasonBodyNotJSON, "the request body is not strict JSON: %s", err)
-	}
-	return g.schema.validate(value)
 }
 
 // forward hands the request on with the exact bytes that were hashed and

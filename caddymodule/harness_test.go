@@ -30,17 +30,19 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
-	"github.com/checkoutgw/checkoutgw/envelope"
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
+
+	"github.com/checkoutgw/checkoutgw/envelope"
+	"github.com/checkoutgw/checkoutgw/internal/bodycases"
 )
 
 const testPath = "/checkout/manage"
 
 // validBody is a complete Create Managed Session body with recognisable
 // customer data, so tests can look for leaks of it.
-const validBody = `{"CustomerID":"cust-4471-zebra","Customer":{"FullName":{"FirstName":"Quintessa","LastName":"Marchbanks"},"DateOfBirth":"1987-06-30","Identities":[{"IssuingCountry":"US","IDNumber":"PZ9918273","IDType":"Passport","IssuedDate":"2019-03-01","ExpiryDate":"2029-02-28"}],"PrimaryResidence":{"Street":"742 Evergreen Terrace","City":"Springfield","PostCode":"97403","State":"OR","Country":"US"}}}`
+const validBody = bodycases.Valid
 
 // testKey is a signing key with its kid and algorithm.
 type testKey struct {

@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/checkoutgw/checkoutgw/jsonbody"
 	"github.com/checkoutgw/checkoutgw/keyring"
 	"github.com/checkoutgw/checkoutgw/ratelimit"
 	"github.com/checkoutgw/checkoutgw/replay"
@@ -119,7 +120,7 @@ type Gateway struct {
 	tenants     keyring.Tenants
 	replay      replay.Store
 	rateLimiter ratelimit.Store
-	schema      *bodySchema
+	schema      *jsonbody.Schema
 	methodSet   string // the Allow header value
 	logger      *zap.Logger
 	metrics     *gatewayMetrics
@@ -159,13 +160,13 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		Now:            g.now,
 		Observe:        g.metrics.observeVerification,
 	}
-	schema, err := loadBodySchema(g.Schema, g.now)
+	schema, err := jsonbody.Load(g.Schema, g.now)
 	if err != nil {
 		return fmt.Errorf("schema: %w", err)
 	}
 	g.schema = schema
 	if g.Action == "" {
-		g.Action = schema.title
+		g.Action = schema.Title()
 	}
 	g.methodSet = strings.Join(g.Methods, ", ")
 	if err := listedOnce("jwks_file", g.JWKSFiles); err != nil {

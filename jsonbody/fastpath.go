@@ -1,11 +1,12 @@
-package caddymodule
+package jsonbody
 
 import (
 	"slices"
 	"unicode/utf8"
 
-	"github.com/checkoutgw/checkoutgw/strictjson"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/checkoutgw/checkoutgw/strictjson"
 )
 
 // fastSchema answers one question about a strictly parsed body, whether it

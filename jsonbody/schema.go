@@ -1,11 +1,18 @@
-package caddymodule
+// Package jsonbody is the body contract: a request body is a JSON object
+// that the strict parser accepts and that satisfies a JSON schema. It
+// compiles the schemas (built in, from a file, never from the network),
+// checks valid bodies on a fast path, and words every violation by
+// property path without quoting a value.
+package jsonbody
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,15 +23,19 @@ import (
 	"github.com/checkoutgw/checkoutgw/strictjson"
 )
 
-// bodySchema is a compiled request-body schema and the raw document it came
-// from, which supplies the custom messages for long enumerations.
-type bodySchema struct {
+// Schema is a compiled request-body schema and the raw documents it came
+// from, which supply the custom messages for long enumerations.
+type Schema struct {
 	title    string
 	compiled *jsonschema.Schema
 	fast     *fastSchema            // nil when the schema uses keywords it lacks
-	names    strictjson.MemberNames // every property name the schema declares
-	doc      any
+	names    strictjson.MemberNames // every property name the documents declare
+	docs     map[string]any         // by the URL each was added under
+	base     string                 // the URL of the document compiled from
 }
+
+// Title is the schema's title, the gateway's default action name.
+func (s *Schema) Title() string { return s.title }
 
 // noRemoteLoader refuses every external reference: schemas stay local and
 // embedded, and compiling one never touches the network or other files.
@@ -34,10 +45,10 @@ func (noRemoteLoader) Load(url string) (any, error) {
 	return nil, fmt.Errorf("schema references %s: external references are not loaded", url)
 }
 
-// loadBodySchema compiles a built-in schema by name, or a schema file by
-// path, with format assertions and the gateway's vocabulary on; now is the
-// clock its "today" is read from.
-func loadBodySchema(nameOrPath string, now func() time.Time) (*bodySchema, error) {
+// Load compiles a built-in schema by name, or a schema file by path, with
+// format assertions and the gateway's vocabulary on; now is the clock its
+// "today" is read from.
+func Load(nameOrPath string, now func() time.Time) (*Schema, error) {
 	data, err := schemas.Lookup(nameOrPath)
 	location := "builtin:///" + nameOrPath + ".json"
 	if errors.Is(err, schemas.ErrUnknown) {
@@ -58,20 +69,48 @@ func loadBodySchema(nameOrPath string, now func() time.Time) (*bodySchema, error
 		return nil, fmt.Errorf("parsing %s: %w", nameOrPath, err)
 	}
 	c := newSchemaCompiler(now)
-	compiledDoc := indexLargeEnums(c, doc)
-	if err := c.AddResource(location, compiledDoc); err != nil {
+	if err := c.AddResource(location, newEnumIndex(c).apply(doc)); err != nil {
 		return nil, fmt.Errorf("adding %s: %w", nameOrPath, err)
 	}
+	return build(c, location, nameOrPath, map[string]any{location: doc})
+}
+
+// Compile compiles the schema at location from documents held in memory,
+// keyed by the URL their references use, with the same rules as Load: an
+// OpenAPI document's request body, for instance, is its URL with a
+// JSON-pointer fragment such as "#/components/schemas/Session". References
+// resolve among resources only.
+func Compile(resources map[string][]byte, location string, now func() time.Time) (*Schema, error) {
+	c := newSchemaCompiler(now)
+	enums := newEnumIndex(c)
+	docs := make(map[string]any, len(resources))
+	for _, url := range slices.Sorted(maps.Keys(resources)) {
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(resources[url]))
+		if err != nil {
+			return nil, fmt.Errorf("parsing %s: %w", url, err)
+		}
+		if err := c.AddResource(url, enums.apply(doc)); err != nil {
+			return nil, fmt.Errorf("adding %s: %w", url, err)
+		}
+		docs[url] = doc
+	}
+	return build(c, location, location, docs)
+}
+
+// build compiles location from the resources added to c, whose documents
+// as written are docs; label names the schema in errors.
+func build(c *jsonschema.Compiler, location, label string, docs map[string]any) (*Schema, error) {
 	compiled, err := c.Compile(location)
 	if err != nil {
-		return nil, fmt.Errorf("compiling %s: %w", nameOrPath, err)
+		return nil, fmt.Errorf("compiling %s: %w", label, err)
 	}
-	title, _ := doc.(map[string]any)["title"].(string)
-	bs := &bodySchema{title: title, compiled: compiled, names: declaredProperties(doc), doc: doc}
+	base, _, _ := strings.Cut(location, "#")
+	s := &Schema{compiled: compiled, names: declaredProperties(docs), docs: docs, base: base}
+	s.title, _ = s.keywordAt(location, "title").(string)
 	if fast, ok := compileFastSchema(compiled); ok {
-		bs.fast = fast
+		s.fast = fast
 	}
-	return bs, nil
+	return s, nil
 }
 
 // newSchemaCompiler is a compiler for body schemas: 2020-12 unless a schema
@@ -94,13 +133,20 @@ const largeEnumFormat = "checkoutgw-enum-"
 // validator's linear comparison.
 const minIndexedEnum = 16
 
-// indexLargeEnums returns a copy of doc in which every enum of at least
-// minIndexedEnum strings (country and subdivision codes) is replaced by a
+// enumIndex replaces, in copies of the documents it is given, every enum
+// of at least minIndexedEnum strings (country and subdivision codes) by a
 // format that looks the value up in a set: the validator compares enum
-// members one by one, which made the code lists the bulk of validation. The
-// schema file itself keeps its enums; only the compiled form changes.
-func indexLargeEnums(c *jsonschema.Compiler, doc any) any {
-	count := 0
+// members one by one, which made the code lists the bulk of validation.
+// The documents themselves keep their enums; only the compiled form
+// changes. One index serves a compiler, so that format names stay unique.
+type enumIndex struct {
+	c     *jsonschema.Compiler
+	count int
+}
+
+func newEnumIndex(c *jsonschema.Compiler) *enumIndex { return &enumIndex{c: c} }
+
+func (x *enumIndex) apply(doc any) any {
 	var walk func(v any) any
 	walk = func(v any) any {
 		switch n := v.(type) {
@@ -118,9 +164,9 @@ func indexLargeEnums(c *jsonschema.Compiler, doc any) any {
 			members, ok := stringSet(n["enum"])
 			if ok && len(members) >= minIndexedEnum {
 				if _, hasFormat := n["format"]; !hasFormat {
-					count++
-					name := fmt.Sprintf("%s%d", largeEnumFormat, count)
-					c.RegisterFormat(&jsonschema.Format{Name: name, Validate: func(v any) error {
+					x.count++
+					name := fmt.Sprintf("%s%d", largeEnumFormat, x.count)
+					x.c.RegisterFormat(&jsonschema.Format{Name: name, Validate: func(v any) error {
 						if s, isString := v.(string); isString && !members[s] {
 							return errors.New("not one of the allowed values")
 						}
@@ -138,8 +184,8 @@ func indexLargeEnums(c *jsonschema.Compiler, doc any) any {
 }
 
 // declaredProperties collects the names of every "properties" keyword in
-// the schema document: the member names a valid body is made of.
-func declaredProperties(doc any) strictjson.MemberNames {
+// the documents: the member names a valid body is made of.
+func declaredProperties(docs map[string]any) strictjson.MemberNames {
 	var names []string
 	var walk func(v any)
 	walk = func(v any) {
@@ -159,7 +205,9 @@ func declaredProperties(doc any) strictjson.MemberNames {
 			}
 		}
 	}
-	walk(doc)
+	for _, doc := range docs {
+		walk(doc)
+	}
 	return strictjson.NewMemberNames(names...)
 }
 
@@ -179,9 +227,22 @@ func stringSet(v any) (map[string]bool, bool) {
 	return set, true
 }
 
+// Check holds a request body to the contract, in the order of the verdict
+// table: not empty, strict JSON, then the schema.
+func (s *Schema) Check(body []byte) *envelope.Rejection {
+	if len(body) == 0 {
+		return envelope.Reject(envelope.ReasonBodyNotJSON, "the request body is empty; it must be a JSON object")
+	}
+	value, err := strictjson.Parse(body, s.names)
+	if err != nil {
+		return envelope.Reject(envelope.ReasonBodyNotJSON, "the request body is not strict JSON: %s", err)
+	}
+	return s.validate(value)
+}
+
 // validate checks a strictly parsed body and reports every violation by
 // property path, with every reason, never quoting a value.
-func (s *bodySchema) validate(body map[string]any) *envelope.Rejection {
+func (s *Schema) validate(body map[string]any) *envelope.Rejection {
 	if s.fast != nil && s.fast.accepts(body) {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package caddymodule
+package jsonbody
 
 import (
 	"cmp"
@@ -27,7 +27,7 @@ const maxReasons = 8
 
 // violations flattens a validation error tree into Extensions.Request: each
 // offending property's dotted path mapped to every reason found for it.
-func (s *bodySchema) violations(root *jsonschema.ValidationError, body any) map[string][]string {
+func (s *Schema) violations(root *jsonschema.ValidationError, body any) map[string][]string {
 	fields := make(map[string][]string)
 	add := func(path, why string) {
 		if len(fields[path]) < maxReasons && !slices.Contains(fields[path], why) {
@@ -64,7 +64,7 @@ func (s *bodySchema) violations(root *jsonschema.ValidationError, body any) map[
 
 // reasonFor words one violation in plain English, naming the rule and its
 // limit but never the submitted value: bodies carry KYC data.
-func (s *bodySchema) reasonFor(e *jsonschema.ValidationError) string {
+func (s *Schema) reasonFor(e *jsonschema.ValidationError) string {
 	switch k := e.ErrorKind.(type) {
 	case *kind.Type:
 		return "must be " + articled(k.Want) + ", not " + k.Got
@@ -133,11 +133,11 @@ func articled(types []string) string {
 	return strings.Join(out, " or ")
 }
 
-func (s *bodySchema) minLengthAt(schemaURL string) int {
+func (s *Schema) minLengthAt(schemaURL string) int {
 	return jsonInt(s.keywordAt(schemaURL, "minLength"))
 }
 
-func (s *bodySchema) maxLengthAt(schemaURL string) int {
+func (s *Schema) maxLengthAt(schemaURL string) int {
 	return jsonInt(s.keywordAt(schemaURL, "maxLength"))
 }
 
@@ -153,11 +153,16 @@ func jsonInt(v any) int {
 	return i
 }
 
-// keywordAt reads a keyword of the schema object at schemaURL's fragment in
-// the raw document: where the compiled schema keeps no custom keywords.
-func (s *bodySchema) keywordAt(schemaURL, keyword string) any {
-	_, fragment, _ := strings.Cut(schemaURL, "#")
-	node := s.doc
+// keywordAt reads a keyword of the schema object at schemaURL in the raw
+// documents: where the compiled schema keeps no custom keywords. A URL
+// that names no document, as a document's own $id does, is read in the one
+// compiled from.
+func (s *Schema) keywordAt(schemaURL, keyword string) any {
+	base, fragment, _ := strings.Cut(schemaURL, "#")
+	node, known := s.docs[base]
+	if !known {
+		node = s.docs[s.base]
+	}
 	for _, token := range strings.Split(strings.TrimPrefix(fragment, "/"), "/") {
 		if token == "" {
 			continue

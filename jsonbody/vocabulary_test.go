@@ -1,4 +1,4 @@
-package caddymodule
+package jsonbody
 
 import (
 	"maps"
@@ -9,13 +9,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/checkoutgw/checkoutgw/strictjson"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/checkoutgw/checkoutgw/internal/bodycases"
+	"github.com/checkoutgw/checkoutgw/strictjson"
 )
 
 // schemaFaults validates body with s, after checking that the fast checker
 // agrees, and returns Extensions.Request (nil: accepted).
-func schemaFaults(t *testing.T, s *bodySchema, body string) map[string][]string {
+func schemaFaults(t *testing.T, s *Schema, body string) map[string][]string {
 	t.Helper()
 	agreeOn(t, s, []byte(body))
 	value, err := strictjson.Parse([]byte(body), s.names)
@@ -57,9 +59,9 @@ func TestDateOfBirthBounds(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := loadBodySchema(defaultSchema, fixedClock(tc.now))
+			s, err := Load(builtinName, fixedClock(tc.now))
 			must(t, err)
-			got := schemaFaults(t, s, bodyWith(set(customer, "DateOfBirth", tc.date)))
+			got := schemaFaults(t, s, bodycases.With(bodycases.Set(bodycases.Customer, "DateOfBirth", tc.date)))
 			if tc.why == "" {
 				if got != nil {
 					t.Fatalf("refused: %v", got)
@@ -77,9 +79,9 @@ func TestDateOfBirthBounds(t *testing.T) {
 // a date refused today as in the future is accepted the next day.
 func TestTodayIsReadAtValidation(t *testing.T) {
 	now := schemaToday
-	s, err := loadBodySchema(defaultSchema, func() time.Time { return now })
+	s, err := Load(builtinName, func() time.Time { return now })
 	must(t, err)
-	body := bodyWith(set(customer, "DateOfBirth", "2026-06-16"))
+	body := bodycases.With(bodycases.Set(bodycases.Customer, "DateOfBirth", "2026-06-16"))
 	if schemaFaults(t, s, body) == nil {
 		t.Fatal("a birth date tomorrow was accepted")
 	}
@@ -99,22 +101,22 @@ func TestIdentityDateOrder(t *testing.T) {
 		edit   func(map[string]any)
 		faults map[string][]string // nil: accepted
 	}{
-		{"a day apart", all(set(id0, "IssuedDate", "2020-01-01"), set(id0, "ExpiryDate", "2020-01-02")), nil},
-		{"the same day", all(set(id0, "IssuedDate", "2020-01-01"), set(id0, "ExpiryDate", "2020-01-01")), nil},
-		{"a day early", all(set(id0, "IssuedDate", "2020-01-02"), set(id0, "ExpiryDate", "2020-01-01")),
+		{"a day apart", bodycases.All(bodycases.Set(bodycases.ID0, "IssuedDate", "2020-01-01"), bodycases.Set(bodycases.ID0, "ExpiryDate", "2020-01-02")), nil},
+		{"the same day", bodycases.All(bodycases.Set(bodycases.ID0, "IssuedDate", "2020-01-01"), bodycases.Set(bodycases.ID0, "ExpiryDate", "2020-01-01")), nil},
+		{"a day early", bodycases.All(bodycases.Set(bodycases.ID0, "IssuedDate", "2020-01-02"), bodycases.Set(bodycases.ID0, "ExpiryDate", "2020-01-01")),
 			map[string][]string{expiry: {"must not be before IssuedDate"}}},
-		{"across a leap day", all(set(id0, "IssuedDate", "2024-02-29"), set(id0, "ExpiryDate", "2024-02-28")),
+		{"across a leap day", bodycases.All(bodycases.Set(bodycases.ID0, "IssuedDate", "2024-02-29"), bodycases.Set(bodycases.ID0, "ExpiryDate", "2024-02-28")),
 			map[string][]string{expiry: {"must not be before IssuedDate"}}},
-		{"no IssuedDate", all(drop(id0, "IssuedDate"), set(id0, "ExpiryDate", "1901-01-01")), nil},
-		{"no ExpiryDate", all(drop(id0, "ExpiryDate"), set(id0, "IssuedDate", "2099-01-01")), nil},
-		{"ExpiryDate no date", all(set(id0, "IssuedDate", "2020-01-02"), set(id0, "ExpiryDate", "2020-01-32")),
+		{"no IssuedDate", bodycases.All(bodycases.Drop(bodycases.ID0, "IssuedDate"), bodycases.Set(bodycases.ID0, "ExpiryDate", "1901-01-01")), nil},
+		{"no ExpiryDate", bodycases.All(bodycases.Drop(bodycases.ID0, "ExpiryDate"), bodycases.Set(bodycases.ID0, "IssuedDate", "2099-01-01")), nil},
+		{"ExpiryDate no date", bodycases.All(bodycases.Set(bodycases.ID0, "IssuedDate", "2020-01-02"), bodycases.Set(bodycases.ID0, "ExpiryDate", "2020-01-32")),
 			map[string][]string{expiry: {"must be a real calendar date written YYYY-MM-DD"}}},
-		{"IssuedDate a number", all(set(id0, "IssuedDate", 20200102), set(id0, "ExpiryDate", "2020-01-01")),
+		{"IssuedDate a number", bodycases.All(bodycases.Set(bodycases.ID0, "IssuedDate", 20200102), bodycases.Set(bodycases.ID0, "ExpiryDate", "2020-01-01")),
 			map[string][]string{"Customer.Identities[0].IssuedDate": {"must be a string, not number"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := schemaFaults(t, s, bodyWith(tc.edit)); !maps.EqualFunc(got, tc.faults, slices.Equal) {
+			if got := schemaFaults(t, s, bodycases.With(tc.edit)); !maps.EqualFunc(got, tc.faults, slices.Equal) {
 				t.Fatalf("Extensions.Request = %v, want %v", got, tc.faults)
 			}
 		})
@@ -137,7 +139,7 @@ func TestVocabularyKeywordErrors(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "schema.json")
 			must(t, os.WriteFile(path, []byte(schema), 0o600))
-			if _, err := loadBodySchema(path, time.Now); err == nil {
+			if _, err := Load(path, time.Now); err == nil {
 				t.Fatal("compiled")
 			}
 		})

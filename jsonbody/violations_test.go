@@ -1,4 +1,4 @@
-package caddymodule
+package jsonbody
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/checkoutgw/checkoutgw/internal/bodycases"
 	"github.com/checkoutgw/checkoutgw/strictjson"
 )
 
@@ -40,20 +41,6 @@ func TestComparePaths(t *testing.T) {
 	}
 }
 
-// faultyIdentities is a valid body but for n identities with an unknown
-// IDType each: n invalid properties.
-func faultyIdentities(n int) string {
-	return bodyWith(func(m map[string]any) {
-		list := make([]any, n)
-		for i := range list {
-			item := maps.Clone(identity(m, 0))
-			item["IDType"] = "Visa"
-			list[i] = item
-		}
-		customer(m)["Identities"] = list
-	})
-}
-
 // TestFieldErrorCap checks that Extensions.Request lists at most
 // maxListedProperties properties, the first ones by path, and that Detail
 // counts those left out.
@@ -70,7 +57,7 @@ func TestFieldErrorCap(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprint(tc.faults), func(t *testing.T) {
-			value, err := strictjson.Parse([]byte(faultyIdentities(tc.faults)), s.names)
+			value, err := strictjson.Parse([]byte(bodycases.FaultyIdentities(tc.faults)), s.names)
 			must(t, err)
 			rej := s.validate(value)
 			if rej == nil || rej.Detail != tc.detail {
@@ -96,7 +83,7 @@ func TestReasonCap(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "schema.json")
 	must(t, os.WriteFile(path, []byte(`{"properties":{"a":{"allOf":[`+strings.Join(rules, ",")+`]}}}`), 0o600))
-	s, err := loadBodySchema(path, time.Now)
+	s, err := Load(path, time.Now)
 	must(t, err)
 	rej := s.validate(map[string]any{"a": "x"})
 	if rej == nil || len(rej.Fields["a"]) != maxReasons {

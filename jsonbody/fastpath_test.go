@@ -1,4 +1,4 @@
-package caddymodule
+package jsonbody
 
 import (
 	"encoding/json"
@@ -9,15 +9,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/checkoutgw/checkoutgw/strictjson"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/checkoutgw/checkoutgw/internal/bodycases"
+	"github.com/checkoutgw/checkoutgw/strictjson"
 )
 
 // agreeOn fails t unless the fast checker and jsonschema give the same
 // answer for body. Both directions matter: a fast acceptance jsonschema
 // would refuse lets a bad body through, and a fast refusal of a good body
 // costs the full validation on every request.
-func agreeOn(t *testing.T, s *bodySchema, body []byte) {
+func agreeOn(t *testing.T, s *Schema, body []byte) {
 	t.Helper()
 	value, err := strictjson.Parse(body, s.names)
 	if err != nil {
@@ -35,9 +37,9 @@ var schemaToday = time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC)
 
 func fixedClock(at time.Time) func() time.Time { return func() time.Time { return at } }
 
-func builtinSchema(t testing.TB) *bodySchema {
+func builtinSchema(t testing.TB) *Schema {
 	t.Helper()
-	s, err := loadBodySchema(defaultSchema, fixedClock(schemaToday))
+	s, err := Load(builtinName, fixedClock(schemaToday))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,13 +54,13 @@ func builtinSchema(t testing.TB) *bodySchema {
 // sample body drawn from values chosen to sit on the schema's edges.
 func TestFastSchemaAgrees(t *testing.T) {
 	s := builtinSchema(t)
-	for _, tc := range bodyCases() {
-		agreeOn(t, s, []byte(tc.body))
+	for _, tc := range bodycases.Cases() {
+		agreeOn(t, s, []byte(tc.Body))
 	}
-	bodies := singleEdits(validBody, edgeValues())
+	bodies := singleEdits(bodycases.Valid, edgeValues())
 	for _, country := range []string{"US", "CA", "GB", "ZZ"} {
 		for _, state := range []string{"OR", "ON", "PR", "XX", ""} {
-			bodies = append(bodies, bodyWith(all(set(residence, "Country", country), set(residence, "State", state))))
+			bodies = append(bodies, bodycases.With(bodycases.All(bodycases.Set(bodycases.Residence, "Country", country), bodycases.Set(bodycases.Residence, "State", state))))
 		}
 	}
 	for _, body := range bodies {
@@ -72,8 +74,8 @@ func TestFastSchemaAgrees(t *testing.T) {
 // FuzzFastSchemaAgrees looks for a body on which the fast checker and
 // jsonschema disagree.
 func FuzzFastSchemaAgrees(f *testing.F) {
-	for _, tc := range bodyCases() {
-		f.Add([]byte(tc.body))
+	for _, tc := range bodycases.Cases() {
+		f.Add([]byte(tc.Body))
 	}
 	s := builtinSchema(f)
 	f.Fuzz(func(t *testing.T, body []byte) { agreeOn(t, s, body) })
@@ -112,7 +114,7 @@ func singleEdits(body string, values []any) []string {
 				panic(err)
 			}
 			change(at(copyDoc, path))
-			out = append(out, encodeJSON(copyDoc))
+			out = append(out, bodycases.EncodeJSON(copyDoc))
 		}
 		switch n := node.(type) {
 		case map[string]any:
@@ -246,19 +248,4 @@ func compileTestSchema(t *testing.T, schema string) *jsonschema.Schema {
 		t.Fatal(err)
 	}
 	return compiled
-}
-
-// TestDeclaredProperties checks that the body's expected names are the
-// schema's property names, so that a valid body's members are all shared.
-func TestDeclaredProperties(t *testing.T) {
-	s, err := loadBodySchema(defaultSchema, time.Now)
-	must(t, err)
-	for _, name := range []string{"CustomerID", "Customer", "FullName", "FirstName", "DateOfBirth", "Identities", "IssuingCountry", "IDType", "PrimaryResidence", "Street2", "State", "Country"} {
-		if s.names[name] != name {
-			t.Errorf("%s is not among the expected names", name)
-		}
-	}
-	if _, ok := s.names["properties"]; ok {
-		t.Error("a schema keyword was taken for a property name")
-	}
 }
