@@ -107,7 +107,9 @@ type Gateway struct {
 	MaxKeyAttempts int `json:"max_key_attempts,omitempty"`
 
 	ring      *keyring.Ring
-	tenants   keyring.Tenants
+	tenants   *keyring.TenantFile
+	watched   map[string][]byte // key files as Provision read them, for the watcher
+	watcher   *keyring.Watcher
 	replay    replay.Store
 	schema    *bodySchema
 	methodSet string // the Allow header value
@@ -149,8 +151,9 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		g.Action = schema.title
 	}
 	g.methodSet = strings.Join(g.Methods, ", ")
+	g.watched = make(map[string][]byte)
 	if g.APIKeys != "" {
-		if g.tenants, err = loadTenantKeys(g.APIKeys); err != nil {
+		if err := g.loadTenantKeys(); err != nil {
 			return err
 		}
 	}
@@ -160,12 +163,19 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	if err := g.startReplayProtection(); err != nil {
 		return err
 	}
-	return g.startKeySources()
+	if err := g.startKeySources(); err != nil {
+		return err
+	}
+	g.watchKeyFiles()
+	liveGateways.add(g)
+	return nil
 }
 
-// Cleanup leaves the shared key refreshers, which stop when no config uses
-// them any more.
+// Cleanup stops watching the key files and leaves the shared key
+// refreshers, which stop when no config uses them any more.
 func (g *Gateway) Cleanup() error {
+	liveGateways.remove(g)
+	g.stopWatching()
 	g.stopKeySources()
 	if g.replay != nil {
 		g.ReplayProtection.release()
