@@ -42,7 +42,7 @@ func (g *Gateway) loadKeyFiles() error {
 		if err != nil {
 			return fmt.Errorf("jwks_file %s: %w", path, err)
 		}
-		if err := ring.LoadFile(path, data); err != nil {
+		if err := ring.AddFile(path, data); err != nil {
 			return err
 		}
 		g.watched[path] = data

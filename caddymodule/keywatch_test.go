@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
 )
 
 // keyChangeBound is how soon a key change must verify nothing, by any path.
@@ -24,6 +26,7 @@ type adminGateway struct {
 
 func startAdminCaddy(t *testing.T, siteBody string) *adminGateway {
 	t.Helper()
+	forgetStaleConnections(t)
 	port := freePort(t)
 	gw := startCaddyWith(t, fmt.Sprintf("admin 127.0.0.1:%d", port), siteBody)
 	return &adminGateway{gateway: gw, admin: fmt.Sprintf("http://127.0.0.1:%d", port)}
@@ -67,6 +70,13 @@ func (g *adminGateway) listedKids(t *testing.T) []string {
 		}
 	}
 	return kids
+}
+
+// forgetStaleConnections drops the shared client's idle connections when
+// the test ends: a later test's Caddy may get the same free port, and a
+// POST on a connection the old Caddy closed fails with EOF, not retried.
+func forgetStaleConnections(t *testing.T) {
+	t.Cleanup(testClient.CloseIdleConnections)
 }
 
 func writeFile(t *testing.T, path string, data []byte) {
@@ -150,6 +160,8 @@ func TestKeyFileChangesApplyWithoutReload(t *testing.T) {
 	}
 	ks := newKeyServer(t)
 	ks.publish(t, k1)
+	t.Cleanup(func() { _ = caddy.Stop() })
+	forgetStaleConnections(t)
 	reloadCaddyfile(t, &gateway{logPath: canaryLogPath(t), port: freePort(t)}, urlGatewaySite(up.hostPort(), ks.URL, "\t\t\t\trefresh 1h"))
 	eventually(t, keyChangeBound, "no watcher left once no config names a key file", func() bool { return watcherGoroutines() == 0 })
 }
@@ -233,6 +245,7 @@ func TestAPIKeysUnbinding(t *testing.T) {
 // applies it, so a key dropped from the served set afterwards verifies
 // nothing within the bound.
 func TestReloadShortensRefresh(t *testing.T) {
+	forgetStaleConnections(t)
 	k1, k2 := newTestKey(t, "k1", "ES384"), newTestKey(t, "k2", "ES384")
 	ks := newKeyServer(t)
 	ks.publish(t, k1, k2)
@@ -250,6 +263,7 @@ func TestReloadShortensRefresh(t *testing.T) {
 // TestReloadFetchesAtOnce: a reload naming a jwks_url fetches it, so a
 // revocation is picked up with no wait for the refresh interval.
 func TestReloadFetchesAtOnce(t *testing.T) {
+	forgetStaleConnections(t)
 	k1, k2 := newTestKey(t, "k1", "ES384"), newTestKey(t, "k2", "ES384")
 	ks := newKeyServer(t)
 	ks.publish(t, k1, k2)

@@ -166,7 +166,7 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	if err := g.startKeySources(); err != nil {
 		return err
 	}
-	g.watchKeyFiles()
+	g.watchKeyFiles(ctx)
 	liveGateways.add(g)
 	return nil
 }

@@ -1,17 +1,19 @@
 package caddymodule
 
 import (
+	"context"
+
 	"github.com/checkoutgw/checkoutgw/keyring"
 )
 
 // watchKeyFiles applies changes to the jwks_file and api_keys files as
 // they happen, with no reload: Caddy skips a reload whose config did not
 // change, so an edited key file would otherwise go unnoticed.
-func (g *Gateway) watchKeyFiles() {
+func (g *Gateway) watchKeyFiles(ctx context.Context) {
 	if len(g.watched) == 0 {
 		return
 	}
-	g.watcher = keyring.WatchFiles(g.watched, g.keyFileChanged, g.logger)
+	g.watcher = keyring.WatchFiles(ctx, g.watched, g.keyFileChanged, g.logger)
 	g.watched = nil
 }
 

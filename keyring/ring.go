@@ -79,42 +79,54 @@ func NewRing(files []*Key, allowed []string, logger *zap.Logger, metrics Metrics
 // Keys is the current set; it never changes, a newer one replaces it.
 func (r *Ring) Keys() *Set { return r.set.Load() }
 
-// LoadFile reads a key file's contents, for the first time or again. A
-// content that does not parse, holds no usable key or repeats a kid of
-// another file is refused: a file already loaded keeps its last good
-// keys, and the refusal is logged at Error and counted.
+// AddFile joins a key file's keys, read for the first time. A content that
+// does not parse, holds no usable key or repeats a kid is an error.
+func (r *Ring) AddFile(path string, data []byte) error {
+	keys, err := r.parseFile(path, data)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.checkUnique(-1, keys); err != nil {
+		return err
+	}
+	f := &keyFile{path: path, keys: keys}
+	f.record(nil, true)
+	r.files = append(r.files, f)
+	r.metrics.SetLastRefresh("file", time.Now())
+	return nil
+}
+
+// LoadFile takes a key file's new contents. A content that does not parse,
+// holds no usable key or repeats a kid of another file is refused: the
+// file keeps its last good keys, and the refusal is logged at Error and
+// counted.
 func (r *Ring) LoadFile(path string, data []byte) error {
 	keys, err := r.parseFile(path, data)
 	r.mu.Lock()
 	idx := slices.IndexFunc(r.files, func(f *keyFile) bool { return f.path == path })
+	if idx < 0 {
+		r.mu.Unlock()
+		return fmt.Errorf("jwks_file %s: not a key file of this handler", path)
+	}
+	f := r.files[idx]
 	if err == nil {
 		err = r.checkUnique(idx, keys)
 	}
 	if err != nil {
 		r.mu.Unlock()
-		if idx < 0 {
-			return err
-		}
-		r.refuse(r.files[idx], err)
+		r.refuse(f, err)
 		return err
-	}
-	var f *keyFile
-	if idx < 0 {
-		f = &keyFile{path: path}
-		r.files = append(r.files, f)
-	} else {
-		f = r.files[idx]
 	}
 	changed := !sameKeys(f.keys, keys)
 	f.keys = keys
 	r.mu.Unlock()
-	if f.record(nil, changed || idx < 0) {
-		r.logger.Info("key file readable again", zap.String("source", path))
+	if f.record(nil, changed) {
+		r.logger.Info("key file usable again", zap.String("source", path))
 	}
 	r.metrics.SetLastRefresh("file", time.Now())
-	if idx >= 0 {
-		r.Rebuild()
-	}
+	r.Rebuild()
 	return nil
 }
 

@@ -45,9 +45,9 @@ type watchedFile struct {
 
 // WatchFiles starts watching the files, whose contents the caller already
 // loaded (given in initial, so that a change made since is not missed),
-// until Close.
-func WatchFiles(initial map[string][]byte, onChange FileChange, logger *zap.Logger) *Watcher {
-	ctx, cancel := context.WithCancel(context.Background())
+// until Close or the end of ctx.
+func WatchFiles(ctx context.Context, initial map[string][]byte, onChange FileChange, logger *zap.Logger) *Watcher {
+	ctx, cancel := context.WithCancel(ctx)
 	w := &Watcher{files: make(map[string]*watchedFile, len(initial)), onChange: onChange, logger: logger, cancel: cancel, done: make(chan struct{})}
 	for path, data := range initial {
 		w.files[path] = &watchedFile{sum: sha256.Sum256(data)}

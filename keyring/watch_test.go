@@ -19,7 +19,7 @@ func TestWatcherReportsChangesOnce(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var seen []string
-	w := WatchFiles(map[string][]byte{path: []byte("v1")}, func(_ string, data []byte, err error) {
+	w := WatchFiles(t.Context(), map[string][]byte{path: []byte("v1")}, func(_ string, data []byte, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
