@@ -4,11 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"go.uber.org/zap"
 
 	"github.com/checkoutgw/checkoutgw/envelope"
 	"github.com/checkoutgw/checkoutgw/keyring"
@@ -32,31 +30,23 @@ type JWKSURL struct {
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 }
 
-// loadKeyFiles reads every jwks_file into the handler's key ring. Skipped
-// keys are logged by kid and reason so an operator can see why a key is
-// not trusted.
+// loadKeyFiles reads every jwks_file into the handler's key ring, and
+// keeps what it read for the watcher. Skipped keys are logged by kid and
+// reason so an operator can see why a key is not trusted.
 func (g *Gateway) loadKeyFiles() error {
-	var all []*keyring.Key
+	ring, err := keyring.NewRing(nil, g.Algorithms, g.logger, g.keyMetrics())
+	if err != nil {
+		return fmt.Errorf("jwks_file: %w", err)
+	}
 	for _, path := range g.JWKSFiles {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return fmt.Errorf("jwks_file %s: %w", path, err)
 		}
-		fileKeys, skipped, err := keyring.ParseJWKS(data, g.Algorithms)
-		if err != nil {
-			return fmt.Errorf("jwks_file %s: %w", path, err)
+		if err := ring.AddFile(path, data); err != nil {
+			return err
 		}
-		for _, s := range skipped {
-			g.logger.Warn("signing key left out", zap.String("source", path), zap.Int("index", s.Index), zap.String("kid", s.Kid), zap.String("why", s.Why))
-		}
-		if len(fileKeys) == 0 {
-			return fmt.Errorf("jwks_file %s: no usable signing key for algorithms %s%s", path, strings.Join(g.Algorithms, ", "), skippedReasons(skipped))
-		}
-		all = append(all, fileKeys...)
-	}
-	ring, err := keyring.NewRing(all, g.Algorithms, g.logger, g.metrics)
-	if err != nil {
-		return fmt.Errorf("jwks_file: %w", err)
+		g.watched[path] = data
 	}
 	g.ring = ring
 	return nil
@@ -71,15 +61,19 @@ func (g *Gateway) startKeySources() error {
 		}
 	}
 	for _, u := range g.JWKSURLs {
-		value, _, err := remoteSources.LoadOrNew(u.URL, func() (caddy.Destructor, error) {
+		value, shared, err := remoteSources.LoadOrNew(u.URL, func() (caddy.Destructor, error) {
 			return keyring.NewSource(u.URL, time.Duration(u.Refresh), time.Duration(u.Timeout)), nil
 		})
 		if err != nil {
 			return fmt.Errorf("jwks_url %s: %w", keyring.LoggableURL(u.URL), err)
 		}
 		src := value.(*keyring.Source)
-		g.ring.Add(src)
+		g.ring.AddWithOptions(src, time.Duration(u.Refresh), time.Duration(u.Timeout))
 		src.Start()
+		if shared {
+			// A reload is also a way to pick up a revocation at once.
+			src.Wake()
+		}
 	}
 	g.ring.Rebuild()
 	return nil
@@ -96,17 +90,18 @@ func (g *Gateway) stopKeySources() {
 	}
 }
 
-// loadTenantKeys reads the api_keys file of API key hashes and their kids.
-func loadTenantKeys(path string) (keyring.Tenants, error) {
-	data, err := os.ReadFile(path)
+// loadTenantKeys reads the api_keys file of API key hashes and their kids,
+// and keeps what it read for the watcher.
+func (g *Gateway) loadTenantKeys() error {
+	data, err := os.ReadFile(g.APIKeys)
 	if err != nil {
-		return nil, fmt.Errorf("api_keys: %w", err)
+		return fmt.Errorf("api_keys: %w", err)
 	}
-	tenants, err := keyring.ParseTenants(data)
-	if err != nil {
-		return nil, fmt.Errorf("api_keys %s: %w", path, err)
+	if g.tenants, err = keyring.NewTenantFile(g.APIKeys, data, g.logger, g.keyMetrics()); err != nil {
+		return err
 	}
-	return tenants, nil
+	g.watched[g.APIKeys] = data
+	return nil
 }
 
 // tenantKids returns the kids that may sign for the request's X-Api-Key, or
@@ -127,22 +122,4 @@ func (g *Gateway) tenantKids(r *http.Request) ([]string, *envelope.Rejection) {
 		return nil, envelope.Reject(envelope.ReasonAPIKey, "the X-Api-Key is not registered")
 	}
 	return kids, nil
-}
-
-// skippedReasons says why each key of a set that left none usable was left
-// out, so the error itself tells the operator what to fix.
-func skippedReasons(skipped []keyring.Skipped) string {
-	var b strings.Builder
-	for i, s := range skipped {
-		sep := "; "
-		if i == 0 {
-			sep = ": "
-		}
-		fmt.Fprintf(&b, "%skey %d", sep, s.Index)
-		if s.Kid != "" {
-			fmt.Fprintf(&b, " (kid %q)", s.Kid)
-		}
-		b.WriteString(" " + s.Why)
-	}
-	return b.String()
 }

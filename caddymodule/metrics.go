@@ -6,6 +6,8 @@ import (
 
 	"github.com/checkoutgw/checkoutgw/envelope"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/checkoutgw/checkoutgw/keyring"
 )
 
 const metricsNamespace = "caddy_checkout_gateway"
@@ -26,7 +28,9 @@ type gatewayMetrics struct {
 	verification       prometheus.Histogram   // seconds per signature verification
 	upstreamNormalised *prometheus.CounterVec // class: 4xx, 5xx
 	keyRefreshes       *prometheus.CounterVec // result: ok, error
-	keysLoaded         *prometheus.GaugeVec   // source: file, url
+	keysLoaded         *prometheus.GaugeVec   // source: file, url; handler
+	lastRefresh        *prometheus.GaugeVec   // source: file, url, api_keys
+	refreshFailures    *prometheus.CounterVec // source: file, url, api_keys; cause
 }
 
 // newGatewayMetrics registers the collectors, or reuses those that another
@@ -62,8 +66,20 @@ func newGatewayMetrics(registry prometheus.Registerer) (*gatewayMetrics, error) 
 	}
 	if m.keysLoaded, err = registerOrExisting(registry, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: metricsNamespace, Name: "keys_loaded",
-		Help: "Signing keys currently trusted, by kind of source.",
+		Help: "Signing keys currently trusted, by kind of source and handler (its action).",
+	}, []string{"source", "handler"})); err != nil {
+		return nil, err
+	}
+	if m.lastRefresh, err = registerOrExisting(registry, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: metricsNamespace, Name: "key_last_refresh_success_timestamp_seconds",
+		Help: "Unix time of the last good load of a key source, by kind of source, for staleness alerts.",
 	}, []string{"source"})); err != nil {
+		return nil, err
+	}
+	if m.refreshFailures, err = registerOrExisting(registry, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Name: "key_refresh_failures_total",
+		Help: "Refreshes of key sources refused, the last good keys kept, by kind of source and cause.",
+	}, []string{"source", "cause"})); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -105,22 +121,49 @@ func (m *gatewayMetrics) countNormalised(status int) {
 	m.upstreamNormalised.WithLabelValues(class).Inc()
 }
 
+// keyMetrics is the handler's view of the metrics for its key ring, with
+// the handler label filled in.
+func (g *Gateway) keyMetrics() keyring.Metrics {
+	return &keyMetrics{m: g.metrics, handler: g.Action}
+}
+
+type keyMetrics struct {
+	m       *gatewayMetrics
+	handler string
+}
+
 // CountKeyRefresh implements keyring.Metrics.
-func (m *gatewayMetrics) CountKeyRefresh(ok bool) {
-	if m == nil {
+func (k *keyMetrics) CountKeyRefresh(ok bool) {
+	if k.m == nil {
 		return
 	}
 	result := "ok"
 	if !ok {
 		result = "error"
 	}
-	m.keyRefreshes.WithLabelValues(result).Inc()
+	k.m.keyRefreshes.WithLabelValues(result).Inc()
 }
 
 // SetKeysLoaded implements keyring.Metrics.
-func (m *gatewayMetrics) SetKeysLoaded(source string, n int) {
-	if m == nil {
+func (k *keyMetrics) SetKeysLoaded(source string, n int) {
+	if k.m == nil {
 		return
 	}
-	m.keysLoaded.WithLabelValues(source).Set(float64(n))
+	k.m.keysLoaded.WithLabelValues(source, k.handler).Set(float64(n))
+}
+
+// CountRefreshFailure implements keyring.Metrics.
+func (k *keyMetrics) CountRefreshFailure(source, cause string) {
+	if k.m == nil {
+		return
+	}
+	k.m.refreshFailures.WithLabelValues(source, cause).Inc()
+}
+
+// SetLastRefresh implements keyring.Metrics.
+func (k *keyMetrics) SetLastRefresh(source string, at time.Time) {
+	if k.m == nil {
+		return
+	}
+	k.m.lastRefresh.WithLabelValues(source).Set(float64(at.UnixNano()) / 1e9)
 }

@@ -37,7 +37,7 @@ func TestMetricsOnAdminEndpoint(t *testing.T) {
 		`caddy_checkout_gateway_requests_total{outcome="refused",reason="token_malformed"}`:   1,
 		`caddy_checkout_gateway_requests_total{outcome="refused",reason="signature_invalid"}`: 4,
 		`caddy_checkout_gateway_signature_verification_seconds_count`:                         7,
-		`caddy_checkout_gateway_keys_loaded{source="file"}`:                                   1,
+		`caddy_checkout_gateway_keys_loaded{handler="CreateManagedSession",source="file"}`:    1,
 	} {
 		m := regexp.MustCompile(regexp.QuoteMeta(series) + ` (\S+)`).FindSubmatch(body)
 		if m == nil {

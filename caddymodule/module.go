@@ -117,7 +117,9 @@ type Gateway struct {
 
 	policy      signedrequest.Policy
 	ring        *keyring.Ring
-	tenants     keyring.Tenants
+	tenants     *keyring.TenantFile
+	watched     map[string][]byte // key files as Provision read them, for the watcher
+	watcher     *keyring.Watcher
 	replay      replay.Store
 	rateLimiter ratelimit.Store
 	schema      *jsonbody.Schema
@@ -172,8 +174,9 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	if err := listedOnce("jwks_file", g.JWKSFiles); err != nil {
 		return err
 	}
+	g.watched = make(map[string][]byte)
 	if g.APIKeys != "" {
-		if g.tenants, err = loadTenantKeys(g.APIKeys); err != nil {
+		if err := g.loadTenantKeys(); err != nil {
 			return err
 		}
 	}
@@ -189,12 +192,19 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	if err := g.startRateLimit(); err != nil {
 		return err
 	}
-	return g.startKeySources()
+	if err := g.startKeySources(); err != nil {
+		return err
+	}
+	g.watchKeyFiles(ctx)
+	liveGateways.add(g)
+	return nil
 }
 
-// Cleanup leaves the shared key refreshers, which stop when no config uses
-// them any more.
+// Cleanup stops watching the key files and leaves the shared key
+// refreshers, which stop when no config uses them any more.
 func (g *Gateway) Cleanup() error {
+	liveGateways.remove(g)
+	g.stopWatching()
 	g.stopKeySources()
 	if g.replay != nil {
 		g.ReplayProtection.release()

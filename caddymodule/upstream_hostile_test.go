@@ -103,7 +103,7 @@ func gatewayLines(t *testing.T, g *gateway) []map[string]any {
 	var lines []map[string]any
 	for line := range strings.Lines(g.logs(t)) {
 		var entry map[string]any
-		if json.Unmarshal([]byte(line), &entry) == nil && entry["logger"] == "http.handlers.checkout_gateway" {
+		if json.Unmarshal([]byte(line), &entry) == nil && entry["logger"] == "http.handlers.checkout_gateway" && entry["msg"] != "signing keys loaded" {
 			lines = append(lines, entry)
 		}
 	}

@@ -32,6 +32,9 @@ func (m *recordedMetrics) SetKeysLoaded(source string, n int) {
 	m.loaded[source] = n
 }
 
+func (m *recordedMetrics) CountRefreshFailure(string, string) {}
+func (m *recordedMetrics) SetLastRefresh(string, time.Time)   {}
+
 func (m *recordedMetrics) loadedFrom(source string) int {
 	m.mu.Lock()
 	defer m.mu.Unlock()

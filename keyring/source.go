@@ -1,11 +1,13 @@
 package keyring
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -37,7 +39,6 @@ const (
 // serve several rings; it reports to the logger and metrics of the newest.
 type Source struct {
 	url       string
-	refresh   time.Duration
 	client    *http.Client
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -48,11 +49,24 @@ type Source struct {
 	wake      chan struct{}          // asks the loop for a fetch now
 	lastForce atomic.Int64           // unix nanos of the last unknown-kid refresh
 
+	// The refresh interval and fetch timeout in force: the shortest of
+	// those the subscribers asked for, or the source's own without any.
+	refresh, timeout       atomic.Int64
+	ownRefresh, ownTimeout time.Duration
+
+	health
+
 	mu          sync.Mutex
 	pending     chan struct{} // closed when the fetch serving a forced refresh ends
-	subscribers map[*Ring]func()
+	subscribers map[*Ring]subscription
 	logger      *zap.Logger
 	metrics     Metrics
+}
+
+// subscription is one ring's interest in a source.
+type subscription struct {
+	changed          func()
+	refresh, timeout time.Duration
 }
 
 // NewSource makes a source for rawURL that is not yet fetching. A zero
@@ -67,16 +81,19 @@ func NewSource(rawURL string, refresh, timeout time.Duration) *Source {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Source{
 		url:         rawURL,
-		refresh:     refresh,
+		ownRefresh:  refresh,
+		ownTimeout:  timeout,
 		ctx:         ctx,
 		cancel:      cancel,
 		done:        make(chan struct{}),
 		wake:        make(chan struct{}, 1),
-		subscribers: make(map[*Ring]func()),
+		subscribers: make(map[*Ring]subscription),
 		logger:      zap.NewNop(),
 		metrics:     noMetrics{},
 	}
-	s.client = &http.Client{Timeout: timeout, CheckRedirect: s.checkRedirect}
+	s.refresh.Store(int64(refresh))
+	s.timeout.Store(int64(timeout))
+	s.client = &http.Client{CheckRedirect: s.checkRedirect}
 	return s
 }
 
@@ -99,13 +116,15 @@ func (s *Source) Destruct() error {
 
 // subscribe registers a ring to be told when the keys change, and makes its
 // logger and metrics the ones the source reports to: the newest config is
-// the one being watched.
-func (s *Source) subscribe(r *Ring, changed func()) {
+// the one being watched. Its refresh and timeout apply if shorter than
+// those of the other subscribers.
+func (s *Source) subscribe(r *Ring, changed func(), refresh, timeout time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.subscribers[r] = changed
+	s.subscribers[r] = subscription{changed: changed, refresh: refresh, timeout: timeout}
 	s.logger = r.logger.With(zap.String("jwks_url", LoggableURL(s.url)))
 	s.metrics = r.metrics
+	s.applyOptions()
 }
 
 // unsubscribe forgets a ring; the source reports to one that remains, so it
@@ -119,6 +138,59 @@ func (s *Source) unsubscribe(r *Ring) {
 		s.metrics = other.metrics
 		break
 	}
+	s.applyOptions()
+}
+
+// applyOptions puts in force the shortest refresh and timeout the
+// subscribers ask for, each defaulted; the caller holds s.mu. A shorter
+// refresh wakes the loop so that it does not sleep out the old interval.
+func (s *Source) applyOptions() {
+	refresh, timeout := s.ownRefresh, s.ownTimeout
+	if len(s.subscribers) > 0 {
+		refresh, timeout = time.Duration(math.MaxInt64), time.Duration(math.MaxInt64)
+		for _, sub := range s.subscribers {
+			refresh = min(refresh, cmp.Or(sub.refresh, defaultRefresh))
+			timeout = min(timeout, cmp.Or(sub.timeout, defaultFetchTimeout))
+		}
+	}
+	if old := time.Duration(s.refresh.Swap(int64(refresh))); refresh < old {
+		s.Wake()
+	}
+	s.timeout.Store(int64(timeout))
+}
+
+// Wake asks for one fetch soon, without waiting for it: a config reload
+// that names the source picks up a revocation at once.
+func (s *Source) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// RefreshNow fetches the set now, or joins a fetch that has not started
+// yet, and waits for it; it returns that fetch's error.
+func (s *Source) RefreshNow(ctx context.Context) error {
+	s.mu.Lock()
+	wait := s.pending
+	if wait == nil {
+		wait = make(chan struct{})
+		s.pending = wait
+	}
+	s.mu.Unlock()
+	s.Wake()
+	timer := time.NewTimer(time.Duration(s.timeout.Load()) + time.Second)
+	defer timer.Stop()
+	select {
+	case <-wait:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return errors.New("the fetch did not end in time")
+	}
+	s.health.mu.Lock()
+	defer s.health.mu.Unlock()
+	return s.lastErr
 }
 
 func (s *Source) current() []*Key {
@@ -134,15 +206,21 @@ func (s *Source) run(ctx context.Context) {
 	defer close(s.done)
 	retry := firstRetry
 	for {
+		// A wake asked for before this fetch starts is served by it.
+		select {
+		case <-s.wake:
+		default:
+		}
 		pending := s.takePending()
 		maxAge, err := s.fetch(ctx)
-		wait := s.refresh
+		refresh := time.Duration(s.refresh.Load())
+		wait := refresh
 		if err != nil {
-			wait, retry = min(retry, s.refresh), min(retry*2, maxRetry)
+			wait, retry = min(retry, refresh), min(retry*2, maxRetry)
 		} else {
 			retry = firstRetry
 			if maxAge >= 0 {
-				wait = min(s.refresh, max(maxAge, maxAgeFloor))
+				wait = min(refresh, max(maxAge, maxAgeFloor))
 			}
 		}
 		if pending != nil {
@@ -182,13 +260,10 @@ func (s *Source) refreshForUnknownKid(ctx context.Context) {
 		s.lastForce.Store(now)
 		wait = make(chan struct{})
 		s.pending = wait
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
+		s.Wake()
 	}
 	s.mu.Unlock()
-	timer := time.NewTimer(s.client.Timeout + time.Second)
+	timer := time.NewTimer(time.Duration(s.timeout.Load()) + time.Second)
 	defer timer.Stop()
 	select {
 	case <-wait:
@@ -204,18 +279,29 @@ func (s *Source) fetch(ctx context.Context) (time.Duration, error) {
 	s.mu.Lock()
 	logger, metrics := s.logger, s.metrics
 	s.mu.Unlock()
+	if ctx.Err() != nil {
+		return -1, err // stopping: not a failure of the source
+	}
 	metrics.CountKeyRefresh(err == nil)
 	if err != nil {
-		if ctx.Err() == nil {
-			logger.Warn("key set refresh failed; keeping the last good keys", zap.Error(err), zap.Int("keys_kept", len(s.current())))
+		s.record(err, false)
+		metrics.CountRefreshFailure("url", CauseOf(err))
+		if kept := len(s.current()); kept > 0 {
+			logger.Warn("key set refresh failed; keeping the last good keys", zap.Error(err), zap.Int("keys_kept", kept))
+		} else {
+			logger.Warn("key set refresh failed; no keys loaded yet", zap.Error(err))
 		}
 		return -1, err
 	}
+	if s.record(nil, !sameKeys(s.current(), keys)) {
+		logger.Info("key set source recovered", zap.Int("keys", len(keys)))
+	}
+	metrics.SetLastRefresh("url", time.Now())
 	s.keys.Store(&keys)
 	s.mu.Lock()
 	notify := make([]func(), 0, len(s.subscribers))
-	for _, changed := range s.subscribers {
-		notify = append(notify, changed)
+	for _, sub := range s.subscribers {
+		notify = append(notify, sub.changed)
 	}
 	s.mu.Unlock()
 	for _, changed := range notify {
@@ -229,6 +315,8 @@ func (s *Source) fetch(ctx context.Context) (time.Duration, error) {
 // cannot serve are skipped and logged; an empty set or a duplicate kid fails
 // the whole refresh so that the last good keys stay.
 func (s *Source) download(ctx context.Context) ([]*Key, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.timeout.Load()))
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
 	if err != nil {
 		return nil, -1, err
@@ -246,18 +334,18 @@ func (s *Source) download(ctx context.Context) ([]*Key, time.Duration, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, -1, fmt.Errorf("fetching: status %d", resp.StatusCode)
+		return nil, -1, failed(CauseStatus, fmt.Errorf("fetching: status %d", resp.StatusCode))
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBody+1))
 	if err != nil {
-		return nil, -1, fmt.Errorf("reading: %w", err)
+		return nil, -1, failed(CauseRead, fmt.Errorf("reading: %w", err))
 	}
 	if len(data) > maxJWKSBody {
-		return nil, -1, fmt.Errorf("the key set is over %d bytes", maxJWKSBody)
+		return nil, -1, failed(CauseTooLarge, fmt.Errorf("the key set is over %d bytes", maxJWKSBody))
 	}
 	keys, skipped, err := ParseJWKS(data, slices.Collect(maps.Keys(supportedAlgorithms)))
 	if err != nil {
-		return nil, -1, err
+		return nil, -1, failed(CauseParse, err)
 	}
 	s.mu.Lock()
 	logger := s.logger
@@ -266,10 +354,10 @@ func (s *Source) download(ctx context.Context) ([]*Key, time.Duration, error) {
 		logger.Warn("signing key left out", zap.Int("index", k.Index), zap.String("kid", k.Kid), zap.String("why", k.Why))
 	}
 	if len(keys) == 0 {
-		return nil, -1, errors.New("the key set has no usable signing key")
+		return nil, -1, failed(CauseEmpty, errors.New("the key set has no usable signing key"))
 	}
 	if _, err := NewSet(keys); err != nil {
-		return nil, -1, err
+		return nil, -1, failed(CauseDuplicateKid, err)
 	}
 	return keys, maxAgeOf(resp.Header.Get("Cache-Control")), nil
 }

@@ -42,3 +42,11 @@ func (s *RedisStore) MarkUsed(ctx context.Context, key [sha256.Size]byte, expire
 func (s *RedisStore) Destruct() error {
 	return s.client.Close()
 }
+
+// Ping checks that Redis answers, for readiness probes.
+func (s *RedisStore) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	return nil
+}
