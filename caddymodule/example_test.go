@@ -33,7 +33,7 @@ func TestExampleCaddyfile(t *testing.T) {
 	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(moved), nil)
 	must(t, err)
 	assertLoopbackOnly(t, cfg)
-	must(t, caddy.Load(cfg, true))
+	loadConfig(t, cfg)
 	t.Cleanup(func() { _ = caddy.Stop() })
 
 	key := loadDemoKey(t, "examples/keys/demo-es384.private.jwk.json")

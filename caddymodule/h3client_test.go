@@ -59,9 +59,7 @@ https://:%d {
 	if err != nil {
 		t.Fatalf("adapting Caddyfile: %v\n%s", err, caddyfile)
 	}
-	if err := caddy.Load(cfg, true); err != nil {
-		t.Fatalf("loading config: %v", err)
-	}
+	loadConfig(t, cfg)
 	t.Cleanup(func() { _ = caddy.Stop() })
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	return &gateway{url: "https://" + addr, addr: addr, port: port, logPath: logPath}, roots

@@ -243,10 +243,20 @@ func loadCaddyfile(t testing.TB, caddyfile string) {
 	for _, w := range warnings {
 		t.Logf("Caddyfile warning: %s", w.String())
 	}
+	loadConfig(t, cfg)
+	t.Cleanup(func() { _ = caddy.Stop() })
+}
+
+// loadConfig loads a Caddy config and then drops the test client's idle
+// connections: a reload closes the old server's idle connections, and a
+// new Caddy may get a port an earlier one used, so a POST on a pooled
+// connection would fail with EOF (a POST is not retried).
+func loadConfig(t testing.TB, cfg []byte) {
+	t.Helper()
 	if err := caddy.Load(cfg, true); err != nil {
 		t.Fatalf("loading config: %v", err)
 	}
-	t.Cleanup(func() { _ = caddy.Stop() })
+	testClient.CloseIdleConnections()
 }
 
 // testCaddyfile is a Caddyfile of one site on a loopback port, logging JSON

@@ -26,7 +26,6 @@ type adminGateway struct {
 
 func startAdminCaddy(t *testing.T, siteBody string) *adminGateway {
 	t.Helper()
-	forgetStaleConnections(t)
 	port := freePort(t)
 	gw := startCaddyWith(t, fmt.Sprintf("admin 127.0.0.1:%d", port), siteBody)
 	return &adminGateway{gateway: gw, admin: fmt.Sprintf("http://127.0.0.1:%d", port)}
@@ -70,13 +69,6 @@ func (g *adminGateway) listedKids(t *testing.T) []string {
 		}
 	}
 	return kids
-}
-
-// forgetStaleConnections drops the shared client's idle connections when
-// the test ends: a later test's Caddy may get the same free port, and a
-// POST on a connection the old Caddy closed fails with EOF, not retried.
-func forgetStaleConnections(t *testing.T) {
-	t.Cleanup(testClient.CloseIdleConnections)
 }
 
 // awaitAccepted is awaitKeys that also waits out a connection the
@@ -175,7 +167,6 @@ func TestKeyFileChangesApplyWithoutReload(t *testing.T) {
 	ks := newKeyServer(t)
 	ks.publish(t, k1)
 	t.Cleanup(func() { _ = caddy.Stop() })
-	forgetStaleConnections(t)
 	reloadCaddyfile(t, &gateway{logPath: canaryLogPath(t), port: freePort(t)}, urlGatewaySite(up.hostPort(), ks.URL, "\t\t\t\trefresh 1h"))
 	eventually(t, keyChangeBound, "no watcher left once no config names a key file", func() bool { return watcherGoroutines() == 0 })
 }
@@ -259,7 +250,6 @@ func TestAPIKeysUnbinding(t *testing.T) {
 // applies it, so a key dropped from the served set afterwards verifies
 // nothing within the bound.
 func TestReloadShortensRefresh(t *testing.T) {
-	forgetStaleConnections(t)
 	k1, k2 := newTestKey(t, "k1", "ES384"), newTestKey(t, "k2", "ES384")
 	ks := newKeyServer(t)
 	ks.publish(t, k1, k2)
@@ -268,6 +258,7 @@ func TestReloadShortensRefresh(t *testing.T) {
 	awaitAccepted(t, gw, k1)
 	before := ks.fetches.Load()
 	reloadCaddyfile(t, gw, urlGatewaySite(up.hostPort(), ks.URL, "\t\t\t\trefresh 1s"))
+	awaitNewListener(t, gw)
 	eventually(t, keyChangeBound, "the reload fetches once", func() bool { return ks.fetches.Load() > before })
 	ks.publish(t, k2)
 	took := eventually(t, keyChangeBound, "the dropped key verifies nothing", func() bool { return statusFor(t, gw, k1) == http.StatusUnauthorized })
@@ -277,7 +268,6 @@ func TestReloadShortensRefresh(t *testing.T) {
 // TestReloadFetchesAtOnce: a reload naming a jwks_url fetches it, so a
 // revocation is picked up with no wait for the refresh interval.
 func TestReloadFetchesAtOnce(t *testing.T) {
-	forgetStaleConnections(t)
 	k1, k2 := newTestKey(t, "k1", "ES384"), newTestKey(t, "k2", "ES384")
 	ks := newKeyServer(t)
 	ks.publish(t, k1, k2)
@@ -287,6 +277,7 @@ func TestReloadFetchesAtOnce(t *testing.T) {
 	awaitAccepted(t, gw, k1)
 	ks.publish(t, k2)
 	reloadCaddyfile(t, gw, site+"\n\t# reloaded")
+	awaitNewListener(t, gw)
 	took := eventually(t, keyChangeBound, "the dropped key verifies nothing", func() bool { return statusFor(t, gw, k1) == http.StatusUnauthorized })
 	t.Logf("took effect in %s", took)
 }

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 )
 
@@ -102,5 +101,27 @@ func reloadCaddyfile(t *testing.T, gw *gateway, siteBody string) {
 	caddyfileText := testCaddyfile("admin off", gw.logPath, gw.port, siteBody)
 	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfileText), nil)
 	must(t, err)
-	must(t, caddy.Load(cfg, true))
+	loadConfig(t, cfg)
+}
+
+// awaitNewListener waits until fresh connections reach the reloaded
+// server. Caddy binds the new listener beside the old one (SO_REUSEPORT)
+// and closes the old one after; a connection the kernel queued on the old
+// socket in that window is reset, which a test must not take for a
+// refusal.
+func awaitNewListener(t *testing.T, gw *gateway) {
+	t.Helper()
+	inARow := 0
+	eventually(t, 5*time.Second, "the reloaded server answers fresh connections", func() bool {
+		req, err := http.NewRequest(http.MethodGet, gw.url+"/", nil)
+		must(t, err)
+		req.Close = true
+		if resp, err := testClient.Do(req); err == nil {
+			_ = statusOf(t, resp)
+			inARow++
+		} else {
+			inARow = 0
+		}
+		return inARow == 3
+	})
 }
