@@ -11,9 +11,9 @@ import (
 // up only once the request passed every check, so a request refused for its
 // body or media type can be sent again, corrected, with the same token.
 func TestRefusedRequestKeepsItsSignature(t *testing.T) {
-	for name, option := range replayStoreOptions(t) {
+	for name, option := range replayStoreOptions {
 		t.Run(name, func(t *testing.T) {
-			f := replayFixture(t, option())
+			f := replayFixture(t, option(t))
 			tok := f.k384.sign(t, validClaims(validBody), false)
 			if got := statusOf(t, f.gw.post(t, testPath, tok, strings.Replace(validBody, "Quintessa", "Quintessb", 1))); got != http.StatusUnauthorized {
 				t.Fatalf("other body: got %d, want 401", got)

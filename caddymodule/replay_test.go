@@ -71,18 +71,17 @@ func replayFixture(t *testing.T, replayOption string) *verdictFixture {
 	return newVerdictFixture(t, "\t\t\treplay_protection "+replayOption+"\n")
 }
 
-// replayStores lists the stores the tests run against.
-func replayStoreOptions(t *testing.T) map[string]func() string {
-	return map[string]func() string{
-		"memory": func() string { return "memory" },
-		"redis":  func() string { return "redis " + startRedis(t).url },
-	}
+// replayStoreOptions lists the stores the tests run against. Each takes
+// the subtest's t, so that a missing redis-server skips only its subtest.
+var replayStoreOptions = map[string]func(t *testing.T) string{
+	"memory": func(*testing.T) string { return "memory" },
+	"redis":  func(t *testing.T) string { return "redis " + startRedis(t).url },
 }
 
 func TestReplaySameRequestTwice(t *testing.T) {
-	for name, option := range replayStoreOptions(t) {
+	for name, option := range replayStoreOptions {
 		t.Run(name, func(t *testing.T) {
-			f := replayFixture(t, option())
+			f := replayFixture(t, option(t))
 			tok := f.k384.sign(t, validClaims(validBody), false)
 			if got := statusOf(t, f.gw.post(t, testPath, tok, validBody)); got != http.StatusOK {
 				t.Fatalf("first use got %d", got)
@@ -114,9 +113,9 @@ func malleate(t *testing.T, k *testKey, tok string) string {
 }
 
 func TestReplayMalleatedSignature(t *testing.T) {
-	for name, option := range replayStoreOptions(t) {
+	for name, option := range replayStoreOptions {
 		t.Run(name, func(t *testing.T) {
-			f := replayFixture(t, option())
+			f := replayFixture(t, option(t))
 			fresh := f.k384.sign(t, validClaims(validBody), false)
 			if got := statusOf(t, f.gw.post(t, testPath, malleate(t, f.k384, fresh), validBody)); got != http.StatusOK {
 				t.Fatalf("a fresh malleated token got %d: the variant is not a valid signature", got)
@@ -135,9 +134,9 @@ func TestReplayMalleatedSignature(t *testing.T) {
 }
 
 func TestReplayConcurrentCopies(t *testing.T) {
-	for name, option := range replayStoreOptions(t) {
+	for name, option := range replayStoreOptions {
 		t.Run(name, func(t *testing.T) {
-			f := replayFixture(t, option())
+			f := replayFixture(t, option(t))
 			tok := f.k256.sign(t, validClaims(validBody), false)
 			var wg sync.WaitGroup
 			var accepted, replayed atomic.Int64
