@@ -106,6 +106,8 @@ func gatewaysInConfig(path string) ([]*Gateway, error) {
 		g.Action = probe.Action
 		gateways = append(gateways, g)
 	}
+	// The walk meets them in map order: sort, so messages are stable.
+	slices.SortStableFunc(gateways, func(a, b *Gateway) int { return strings.Compare(a.Action, b.Action) })
 	return gateways, nil
 }
 
