@@ -1,10 +1,12 @@
 package caddymodule
 
 import (
+	"bytes"
+	"cmp"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -21,6 +23,9 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/checkoutgw/checkoutgw/signedrequest"
 )
@@ -134,38 +139,61 @@ func writeJSONFile(path string, v any, mode os.FileMode) error {
 // signOptions are the sign command's flags.
 type signOptions struct {
 	keyPath, target, method, bodyPath string
+	audience, signatureHeader         string
 	headers                           []string
 	send, explain                     bool
+	tls                               tlsOptions
+	config                            toolGatewayOptions
 }
 
 func signCommand() *cobra.Command {
 	var o signOptions
 	cmd := &cobra.Command{
-		Use:   "sign --key FILE --url URL [--method POST] [--body FILE|-] [--header K:V ...] [--send] [--explain]",
+		Use:   "sign --key FILE --url URL [--config FILE [--route ACTION]] [--method POST] [--body FILE|-] [--aud AUD] [--signature-header NAME] [--header K:V ...] [--send [--cacert FILE | --insecure]] [--explain]",
 		Short: "Sign a request the way the provider specifies; print the token or send the request",
-		Long: `Builds the Api-Signature token for one request: aud, iat, exp (5 minutes),
-method, the URL's path and query, and the SHA-256 of the body's exact bytes.
-Prints the token, or with --send sends the request and prints the answer.
-Works against the provider itself as well as this gateway.`,
+		Long: `Builds the Api-Signature token for one request: aud, iat, exp (5 minutes,
+or less if the gateway allows less), method, the URL's path and query, and
+the SHA-256 of the body's exact bytes. Prints the token, or with --send
+sends the request and prints the answer.
+
+With --config (the gateway's Caddyfile, or its JSON) the token follows that
+gateway: its audience, its signature_header, its max_token_lifetime, and
+the key's alg and the method must be ones it accepts. --aud and
+--signature-header override the config. Without --config, the provider's
+defaults apply (aud https://api.noah.com, header Api-Signature).
+
+--send to an https site whose certificate is not publicly trusted (Caddy's
+` + "`tls internal`" + `) needs --cacert with that CA's root, e.g.
+<caddy data dir>/pki/authorities/local/root.crt.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runSign(cmd.InOrStdin(), cmd.OutOrStdout(), o, time.Now())
+			return runSign(cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o, time.Now())
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.keyPath, "key", "", "private JWK file (required)")
+	f.StringVar(&o.keyPath, "key", "", "private JWK file, as keygen writes it (*.private.jwk.json) (required)")
 	f.StringVar(&o.target, "url", "", "the full request URL, e.g. http://localhost:8080/checkout/manage (required)")
 	f.StringVar(&o.method, "method", http.MethodPost, "HTTP method")
 	f.StringVar(&o.bodyPath, "body", "", "file with the exact body bytes, or - for standard input")
-	f.StringArrayVar(&o.headers, "header", nil, "extra header for --send, as Name:Value (repeatable)")
+	f.StringVar(&o.audience, "aud", "", "the token's aud (default: the config's audience, else https://api.noah.com)")
+	f.StringVar(&o.signatureHeader, "signature-header", "", "the header --send puts the token in (default: the config's signature_header, else Api-Signature)")
+	f.StringArrayVar(&o.headers, "header", nil, "extra header for --send, as Name:Value (repeatable), e.g. X-Api-Key:...")
 	f.BoolVar(&o.send, "send", false, "send the request and print the status and body")
 	f.BoolVar(&o.explain, "explain", false, "also explain the token against the request")
+	addTLSFlags(f, &o.tls)
+	addConfigFlags(f, &o.config)
 	_ = cmd.MarkFlagRequired("key")
 	_ = cmd.MarkFlagRequired("url")
 	return cmd
 }
 
-func runSign(stdin io.Reader, stdout io.Writer, o signOptions, now time.Time) error {
+// addConfigFlags adds the flags that point a tool at the gateway's config.
+func addConfigFlags(f *pflag.FlagSet, o *toolGatewayOptions) {
+	f.StringVar(&o.configPath, "config", "", "the gateway's config, a Caddyfile or JSON (*.json): take audience, algorithms, lifetime, clock skew, header, methods and keys from its checkout_gateway")
+	f.StringVar(&o.route, "route", "", "with --config: the action of the checkout_gateway to follow, when the config has several")
+}
+
+func runSign(stdin io.Reader, stdout, stderr io.Writer, o signOptions, now time.Time) error {
 	keyData, err := os.ReadFile(o.keyPath)
 	if err != nil {
 		return fmt.Errorf("--key: %w", err)
@@ -182,7 +210,22 @@ func runSign(stdin io.Reader, stdout io.Writer, o signOptions, now time.Time) er
 	if err != nil {
 		return err
 	}
-	claims, err := signedrequest.RequestClaims(o.method, target, body, now)
+	g, err := toolGateway(o.config, toolLogger(stderr), func(g *Gateway) {
+		g.Audience = cmp.Or(o.audience, g.Audience)
+		g.SignatureHeader = cmp.Or(o.signatureHeader, g.SignatureHeader)
+	})
+	if err != nil {
+		return err
+	}
+	g.policy.Now = func() time.Time { return now }
+	req, err := newToolRequest(o.method, target, body, o.headers)
+	if err != nil {
+		return err
+	}
+	if rej := g.checkMethod(req); rej != nil && o.config.configPath != "" {
+		return fmt.Errorf("--method: the gateway would refuse it: %s", rej.Detail)
+	}
+	claims, err := g.policy.RequestClaims(o.method, target, body)
 	if err != nil {
 		return err
 	}
@@ -190,14 +233,24 @@ func runSign(stdin io.Reader, stdout io.Writer, o signOptions, now time.Time) er
 	if err != nil {
 		return err
 	}
+	if parsed, rej := signedrequest.Parse(tok); rej == nil && o.config.configPath != "" {
+		if rej := g.policy.CheckAlgorithm(parsed); rej != nil {
+			return fmt.Errorf("--key %s: the gateway would refuse its tokens: %s", o.keyPath, rej.Detail)
+		}
+	}
 	if o.explain {
-		writeFindings(stdout, signedrequest.Explain(tok, o.method, target, body, now))
+		writeFindings(stdout, g.policy.Explain(context.Background(), tok, signedrequest.Request{Method: o.method, Target: target, Body: body}, nil))
 	}
 	if !o.send {
 		fmt.Fprintln(stdout, tok)
 		return nil
 	}
-	return sendSigned(stdout, o, target, body, tok)
+	req.Header.Set(g.SignatureHeader, tok)
+	client, err := o.tls.client(stderr)
+	if err != nil {
+		return err
+	}
+	return sendSigned(stdout, client, req)
 }
 
 func readBodyFlag(stdin io.Reader, path string) ([]byte, error) {
@@ -214,25 +267,30 @@ func readBodyFlag(stdin io.Reader, path string) ([]byte, error) {
 	return body, nil
 }
 
-func sendSigned(stdout io.Writer, o signOptions, target *url.URL, body []byte, tok string) error {
-	req, err := http.NewRequest(o.method, target.String(), strings.NewReader(string(body)))
+// newToolRequest is the request a tool signs, sends or explains, with
+// Content-Type set for a body as a client would, and the --header flags.
+func newToolRequest(method string, target *url.URL, body []byte, headers []string) (*http.Request, error) {
+	req, err := http.NewRequest(method, target.String(), bytes.NewReader(body))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	req.Header.Set("Api-Signature", tok)
 	if len(body) > 0 {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	for _, h := range o.headers {
+	for _, h := range headers {
 		name, value, ok := strings.Cut(h, ":")
 		if !ok {
-			return fmt.Errorf("--header %q: write it as Name:Value", h)
+			return nil, fmt.Errorf("--header %q: write it as Name:Value", h)
 		}
 		req.Header.Set(strings.TrimSpace(name), strings.TrimSpace(value))
 	}
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	return req, nil
+}
+
+func sendSigned(stdout io.Writer, client *http.Client, req *http.Request) error {
+	resp, err := client.Do(req)
 	if err != nil {
-		return fmt.Errorf("sending: %w", err)
+		return fmt.Errorf("sending: %w%s", err, tlsHint(err))
 	}
 	defer resp.Body.Close()
 	fmt.Fprintln(stdout, resp.Status)
@@ -241,75 +299,11 @@ func sendSigned(stdout io.Writer, o signOptions, target *url.URL, body []byte, t
 	return err
 }
 
-func explainCommand() *cobra.Command {
-	var tokenText, method, target, bodyPath string
-	cmd := &cobra.Command{
-		Use:   "explain --token T [--method M] [--url U] [--body FILE|-]",
-		Short: "Say which of the gateway's checks a token fails for a request, and why",
-		Long: `Decodes an Api-Signature token without verifying its signature and runs
-the gateway's own checks on it: shape and header, alg, signature encoding,
-audience, dates, and with --method, --url and --body the binding to the
-request. Exits non-zero when a check fails.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var u *url.URL
-			if target != "" {
-				var err error
-				if u, err = url.Parse(target); err != nil {
-					return fmt.Errorf("--url: %w", err)
-				}
-			}
-			var body []byte
-			if bodyPath != "" {
-				var err error
-				if body, err = readBodyFlag(cmd.InOrStdin(), bodyPath); err != nil {
-					return err
-				}
-			}
-			out := cmd.OutOrStdout()
-			if parts := strings.Split(strings.TrimSpace(tokenText), "."); len(parts) == 3 {
-				fmt.Fprintf(out, "header:  %s\nclaims:  %s\n", decodePart(parts[0]), decodePart(parts[1]))
-			}
-			if failed := writeFindings(out, signedrequest.Explain(tokenText, method, u, body, time.Now())); failed > 0 {
-				return fmt.Errorf("%d %s would fail", failed, plural(failed, "check", "checks"))
-			}
-			return nil
-		},
-	}
-	f := cmd.Flags()
-	f.StringVar(&tokenText, "token", "", "the Api-Signature token (required)")
-	f.StringVar(&method, "method", "", "the request's method, e.g. POST")
-	f.StringVar(&target, "url", "", "the request's URL as sent")
-	f.StringVar(&bodyPath, "body", "", "file with the exact body bytes sent, or - for standard input")
-	_ = cmd.MarkFlagRequired("token")
-	return cmd
-}
-
-// writeFindings prints findings one a line, failures marked.
-func writeFindings(w io.Writer, findings []signedrequest.Finding) (failed int) {
-	for _, f := range findings {
-		mark := "ok  "
-		if !f.OK {
-			mark = "FAIL"
-			failed++
-		}
-		fmt.Fprintf(w, "%s  %-24s %s\n", mark, f.Check, f.Detail)
-	}
-	return failed
-}
-
-// decodePart shows a token part for the reader of explain's output.
-func decodePart(part string) string {
-	data, err := base64.RawURLEncoding.DecodeString(part)
-	if err != nil {
-		return "(not base64url)"
-	}
-	return string(data)
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
+// toolLogger reports, on the tools' standard error, why a key was left out
+// of a set or a fetch failed; the Info lines of a running gateway would
+// only be noise here.
+func toolLogger(stderr io.Writer) *zap.Logger {
+	enc := zap.NewDevelopmentEncoderConfig()
+	enc.TimeKey = ""
+	return zap.New(zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(stderr), zap.WarnLevel))
 }

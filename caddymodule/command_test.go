@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -46,7 +47,7 @@ func TestKeygenSignRoundTrip(t *testing.T) {
 			bodyPath := filepath.Join(dir, "body.json")
 			must(t, os.WriteFile(bodyPath, []byte(validBody), 0o600))
 			var out bytes.Buffer
-			err = runSign(nil, &out, signOptions{keyPath: privPath, target: gw.url + testPath + "?mode=test&tag=a&tag=b", method: "POST", bodyPath: bodyPath, send: true, headers: []string{"X-Api-Key: ak_test"}}, time.Now())
+			err = runSign(nil, &out, io.Discard, signOptions{keyPath: privPath, target: gw.url + testPath + "?mode=test&tag=a&tag=b", method: "POST", bodyPath: bodyPath, send: true, headers: []string{"X-Api-Key: ak_test"}}, time.Now())
 			must(t, err)
 			if !strings.HasPrefix(out.String(), "200 OK") || !strings.Contains(out.String(), "HostedURL") {
 				t.Fatalf("sign --send printed %q", out.String())

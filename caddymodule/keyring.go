@@ -30,6 +30,21 @@ type JWKSURL struct {
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 }
 
+// loadLocalKeys reads the api_keys file and every jwks_file, as Provision
+// and the command-line tools do.
+func (g *Gateway) loadLocalKeys() error {
+	if err := listedOnce("jwks_file", g.JWKSFiles); err != nil {
+		return err
+	}
+	g.watched = make(map[string][]byte)
+	if g.APIKeys != "" {
+		if err := g.loadTenantKeys(); err != nil {
+			return err
+		}
+	}
+	return g.loadKeyFiles()
+}
+
 // loadKeyFiles reads every jwks_file into the handler's key ring, and
 // keeps what it read for the watcher. Skipped keys are logged by kid and
 // reason so an operator can see why a key is not trusted.

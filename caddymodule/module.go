@@ -143,44 +143,17 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	if g.now == nil {
 		g.now = time.Now
 	}
-	g.applyDefaults()
+	if err := g.provisionContract(); err != nil {
+		return err
+	}
 	g.warnIfLogsRecordSecrets(ctx)
 	metrics, err := newGatewayMetrics(ctx.GetMetricsRegistry())
 	if err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	g.metrics = metrics
-	if err := g.checkAlgorithms(); err != nil {
-		return err
-	}
-	g.policy = signedrequest.Policy{
-		Audience:       g.Audience,
-		Algorithms:     g.Algorithms,
-		ClockSkew:      time.Duration(g.ClockSkew),
-		MaxLifetime:    time.Duration(g.MaxTokenLifetime),
-		MaxKeyAttempts: g.MaxKeyAttempts,
-		Now:            g.now,
-		Observe:        g.metrics.observeVerification,
-	}
-	schema, err := jsonbody.Load(g.Schema, g.now)
-	if err != nil {
-		return fmt.Errorf("schema: %w", err)
-	}
-	g.schema = schema
-	if g.Action == "" {
-		g.Action = schema.Title()
-	}
-	g.methodSet = strings.Join(g.Methods, ", ")
-	if err := listedOnce("jwks_file", g.JWKSFiles); err != nil {
-		return err
-	}
-	g.watched = make(map[string][]byte)
-	if g.APIKeys != "" {
-		if err := g.loadTenantKeys(); err != nil {
-			return err
-		}
-	}
-	if err := g.loadKeyFiles(); err != nil {
+	g.policy.Observe = g.metrics.observeVerification
+	if err := g.loadLocalKeys(); err != nil {
 		return err
 	}
 	if err := checkReportGroups(g.ReportOnly); err != nil {
@@ -197,6 +170,35 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	}
 	g.watchKeyFiles(ctx)
 	liveGateways.add(g)
+	return nil
+}
+
+// provisionContract applies defaults and builds what judges a request
+// without any store or network: the token policy, the schema, the action
+// and the methods. `caddy checkout sign` and `explain` build a gateway from
+// a config through it too, so they hold the gateway's own rules.
+func (g *Gateway) provisionContract() error {
+	g.applyDefaults()
+	if err := g.checkAlgorithms(); err != nil {
+		return err
+	}
+	g.policy = signedrequest.Policy{
+		Audience:       g.Audience,
+		Algorithms:     g.Algorithms,
+		ClockSkew:      time.Duration(g.ClockSkew),
+		MaxLifetime:    time.Duration(g.MaxTokenLifetime),
+		MaxKeyAttempts: g.MaxKeyAttempts,
+		Now:            g.now,
+	}
+	schema, err := jsonbody.Load(g.Schema, g.now)
+	if err != nil {
+		return fmt.Errorf("schema: %w", err)
+	}
+	g.schema = schema
+	if g.Action == "" {
+		g.Action = schema.Title()
+	}
+	g.methodSet = strings.Join(g.Methods, ", ")
 	return nil
 }
 

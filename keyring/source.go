@@ -193,6 +193,14 @@ func (s *Source) RefreshNow(ctx context.Context) error {
 	return s.lastErr
 }
 
+// FetchOnce fetches the set once, with the same bounds as the refresher
+// (timeout, size, redirects), and tells the rings that joined it. It is for
+// one-shot tools that never Start the source.
+func (s *Source) FetchOnce(ctx context.Context) error {
+	_, err := s.fetch(ctx)
+	return err
+}
+
 func (s *Source) current() []*Key {
 	if k := s.keys.Load(); k != nil {
 		return *k

@@ -1,6 +1,7 @@
 package signedrequest
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/checkoutgw/checkoutgw/envelope"
+	"github.com/checkoutgw/checkoutgw/keyring"
 )
 
 // Finding is one check that Explain ran on a token.
@@ -18,12 +20,32 @@ type Finding struct {
 	Detail string
 }
 
+// Request is what Explain knows of the request a token came with. An empty
+// Method, a nil Target or a nil Body skips the checks that need it.
+type Request struct {
+	Method string
+	Target *url.URL
+	Body   []byte
+}
+
+// CandidatesFunc picks the keys that may verify a token, as the gateway
+// does for the request at hand, or says why none may.
+type CandidatesFunc func(ctx context.Context, tok *Token) ([]*keyring.Key, *envelope.Rejection)
+
 // Explain says, without verifying the signature, which of the gateway's own
 // checks a token would fail for the given request under the default policy,
 // and why. Each check is the gateway's, so the words match the envelope's
 // Detail. An empty method, target or a nil body skips the checks that need it.
 func Explain(tokenText, method string, target *url.URL, body []byte, now time.Time) []Finding {
 	p := DefaultPolicy(now)
+	return p.Explain(context.Background(), tokenText, Request{Method: method, Target: target, Body: body}, nil)
+}
+
+// Explain runs the policy's checks on a token for the request and, given
+// candidates, verifies the signature with the keys the gateway would try,
+// through the same Candidates and Verify. Without candidates the signature
+// is not verified, which the findings say.
+func (p *Policy) Explain(ctx context.Context, tokenText string, req Request, candidates CandidatesFunc) []Finding {
 	tok, rej := Parse(strings.TrimSpace(tokenText))
 	if rej != nil {
 		return []Finding{{Check: "token", Detail: rej.Detail}}
@@ -31,25 +53,60 @@ func Explain(tokenText, method string, target *url.URL, body []byte, now time.Ti
 	out := []Finding{
 		result("token shape and header", nil, fmt.Sprintf("alg %s, kid %q", tok.alg, tok.kid)),
 		result("alg", p.CheckAlgorithm(tok), ""),
-		result("signature encoding", signatureEncoding(tok), fmt.Sprintf("%d bytes (not verified: explain has no key)", len(tok.signature))),
+	}
+	var keys []*keyring.Key
+	encodingNote := " (not verified: explain has no key)"
+	if candidates != nil {
+		var rej *envelope.Rejection
+		keys, rej = candidates(ctx, tok)
+		out = append(out, result("key", rej, describeKeys(keys)))
+		encodingNote = ""
+	}
+	out = append(out,
+		result("signature encoding", signatureEncoding(tok), fmt.Sprintf("%d bytes%s", len(tok.signature), encodingNote)),
 		result("aud", p.CheckAudience(&tok.claims), fmt.Sprintf("%v", tok.claims.audience)),
-		result("iat, exp, nbf", p.CheckTimes(&tok.claims), describeTimes(&tok.claims, now)),
+		result("iat, exp, nbf", p.CheckTimes(&tok.claims), describeTimes(&tok.claims, p.Now())),
+	)
+	if req.Method != "" {
+		out = append(out, withClaim(result("method", checkMethodClaim(&tok.claims, req.Method), req.Method), tok.claims.method))
 	}
-	if method != "" {
-		out = append(out, withClaim(result("method", checkMethodClaim(&tok.claims, method), method), tok.claims.method))
-	}
-	if target != nil {
-		out = append(out, withClaim(result("path", checkPathClaim(&tok.claims, target.EscapedPath()), target.EscapedPath()), tok.claims.path))
-		query, rej := ParseQuery(target.RawQuery)
+	if req.Target != nil {
+		path := req.Target.EscapedPath()
+		out = append(out, withClaim(result("path", checkPathClaim(&tok.claims, path), path), tok.claims.path))
+		query, rej := ParseQuery(req.Target.RawQuery)
 		if rej == nil {
 			rej = checkQueryBinding(&tok.claims, query)
 		}
 		out = append(out, result("queryParams", rej, ""))
 	}
-	if body != nil {
-		out = append(out, bodyHashFinding(&tok.claims, body))
+	if req.Body != nil {
+		out = append(out, bodyHashFinding(&tok.claims, req.Body))
+	}
+	if len(keys) > 0 {
+		key, rej := p.Verify(tok, keys)
+		verified := ""
+		if key != nil {
+			verified = fmt.Sprintf("verified with key %q (%s)", key.Kid(), key.Alg())
+		}
+		out = append(out, result("signature", rej, verified))
 	}
 	return out
+}
+
+// describeKeys names the keys that will be tried.
+func describeKeys(keys []*keyring.Key) string {
+	kids := make([]string, len(keys))
+	for i, k := range keys {
+		kids[i] = fmt.Sprintf("%q", k.Kid())
+	}
+	return fmt.Sprintf("%s %s", plural(len(keys), "tries key", "tries keys"), strings.Join(kids, ", "))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func result(check string, rej *envelope.Rejection, okDetail string) Finding {

@@ -22,12 +22,18 @@ const signedLifetime = 5 * time.Minute
 // LoadSigningKey reads a private JWK and the algorithm it signs with: its
 // own alg, or the one its curve fixes.
 func LoadSigningKey(data []byte) (jwk.Key, jwa.SignatureAlgorithm, error) {
+	var probe struct {
+		Keys json.RawMessage `json:"keys"`
+	}
+	if json.Unmarshal(data, &probe) == nil && probe.Keys != nil {
+		return nil, jwa.EmptySignatureAlgorithm(), fmt.Errorf("this is a JWK set (a {\"keys\": [...]} file, what the gateway's jwks_file takes); give the private JWK instead, the *.private.jwk.json file that `caddy checkout keygen` wrote")
+	}
 	key, err := jwk.ParseKey(data)
 	if err != nil {
-		return nil, jwa.EmptySignatureAlgorithm(), fmt.Errorf("parsing private key: %w", err)
+		return nil, jwa.EmptySignatureAlgorithm(), fmt.Errorf("parsing private key (a single private JWK, as `caddy checkout keygen` writes): %w", err)
 	}
 	if private, err := jwk.IsPrivateKey(key); err != nil || !private {
-		return nil, jwa.EmptySignatureAlgorithm(), fmt.Errorf("the key file holds no private key")
+		return nil, jwa.EmptySignatureAlgorithm(), fmt.Errorf("the key file holds a public key, which cannot sign; give the private JWK (with its \"d\" member), the *.private.jwk.json file that `caddy checkout keygen` wrote")
 	}
 	if a, ok := key.Algorithm(); ok {
 		alg, known := jwa.LookupSignatureAlgorithm(a.String())
@@ -53,10 +59,18 @@ func LoadSigningKey(data []byte) (jwk.Key, jwa.SignatureAlgorithm, error) {
 // path and query exactly as they will be sent, and the hash of the body's
 // exact bytes.
 func RequestClaims(method string, target *url.URL, body []byte, now time.Time) (map[string]any, error) {
+	p := DefaultPolicy(now)
+	return p.RequestClaims(method, target, body)
+}
+
+// RequestClaims builds the claims for a gateway with this policy: its
+// audience, and a lifetime within its maximum.
+func (p *Policy) RequestClaims(method string, target *url.URL, body []byte) (map[string]any, error) {
+	now := p.Now()
 	claims := map[string]any{
-		"aud":    DefaultAudience,
+		"aud":    p.Audience,
 		"iat":    now.Unix(),
-		"exp":    now.Add(signedLifetime).Unix(),
+		"exp":    now.Add(min(signedLifetime, p.MaxLifetime)).Unix(),
 		"method": method,
 		"path":   target.EscapedPath(),
 	}

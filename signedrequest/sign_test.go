@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,5 +78,28 @@ func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLoadSigningKeyNamesTheFile: a public key set or a public JWK given
+// where the private key belongs says which file to give instead.
+func TestLoadSigningKeyNamesTheFile(t *testing.T) {
+	priv, err := jwk.Import(newTestSigner(t, "ES384").priv)
+	must(t, err)
+	pub, err := priv.PublicKey()
+	must(t, err)
+	pubJSON, err := json.Marshal(pub)
+	must(t, err)
+	cases := []struct{ name, data, want string }{
+		{name: "public key set", data: `{"keys":[` + string(pubJSON) + `]}`, want: "this is a JWK set"},
+		{name: "public JWK", data: string(pubJSON), want: "the key file holds a public key, which cannot sign"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := LoadSigningKey([]byte(tc.data))
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "private.jwk.json") {
+				t.Fatalf("got %v, want %q and the file to give", err, tc.want)
+			}
+		})
 	}
 }
