@@ -10,6 +10,7 @@ import (
 	"crypto/rsa"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
 )
@@ -176,8 +177,10 @@ func TestAppendDERSignature(t *testing.T) {
 	}
 }
 
-// BenchmarkVerify compares the prepared verifier with jwx's, per
-// algorithm: the difference is the per-request conversion.
+// BenchmarkVerify times the prepared verifier against jwx's, per
+// algorithm, interleaved in one loop so that this machine's drift weighs on
+// both alike: "of-jwx" is the keyring's time as a fraction of jwx's. The
+// reported allocations are the keyring's alone.
 func BenchmarkVerify(b *testing.B) {
 	input := bytes.Repeat([]byte("x"), 560)
 	for _, s := range testSigners(b) {
@@ -192,21 +195,22 @@ func BenchmarkVerify(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Run(s.alg+"/keyring", func(b *testing.B) {
+		b.Run(s.alg, func(b *testing.B) {
+			var theirs time.Duration
 			b.ReportAllocs()
 			for b.Loop() {
 				if err := v.verify(input, sig); err != nil {
 					b.Fatal(err)
 				}
-			}
-		})
-		b.Run(s.alg+"/jwx", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
+				b.StopTimer()
+				start := time.Now()
 				if err := s.jwxVerify(input, sig); err != nil {
 					b.Fatal(err)
 				}
+				theirs += time.Since(start)
+				b.StartTimer()
 			}
+			b.ReportMetric(float64(b.Elapsed())/float64(theirs), "of-jwx")
 		})
 	}
 }
