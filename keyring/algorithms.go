@@ -2,15 +2,8 @@ package keyring
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
-	"errors"
-	"fmt"
 	"maps"
 	"slices"
-
-	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
 )
 
 // algorithm is a JWS signature algorithm the gateway can verify: which key
@@ -64,30 +57,4 @@ func SupportedNames() []string {
 func CurveAlgorithm(curve string) (string, bool) {
 	alg, ok := curveAlgorithms[curve]
 	return alg, ok
-}
-
-var errSignature = errors.New("signature does not verify")
-
-// verify checks signature over signingInput with the key's public material.
-// ECDSA signatures must be the raw R||S form of the curve's size; DER is
-// refused by the length check in jwsbb.
-func (a *algorithm) verify(public crypto.PublicKey, signingInput, signature []byte) error {
-	var err error
-	switch pub := public.(type) {
-	case *ecdsa.PublicKey:
-		if len(signature) != 2*((pub.Curve.Params().BitSize+7)/8) {
-			return fmt.Errorf("%w: an %s signature is %d bytes of raw R||S", errSignature, a.name, 2*((pub.Curve.Params().BitSize+7)/8))
-		}
-		err = jwsbb.VerifyECDSA(pub, signingInput, signature, a.hash)
-	case *rsa.PublicKey:
-		err = jwsbb.VerifyRSA(pub, signingInput, signature, a.hash, a.pss)
-	case ed25519.PublicKey:
-		err = jwsbb.VerifyEdDSA(pub, signingInput, signature)
-	default:
-		return fmt.Errorf("%w: unsupported key type %T", errSignature, public)
-	}
-	if err != nil {
-		return errSignature
-	}
-	return nil
 }

@@ -1,7 +1,6 @@
 package keyring
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
@@ -21,9 +20,9 @@ const minRSABits = 2048
 // Key is one trusted public key, ready to verify: its algorithm is fixed by
 // the key itself, never taken from a token.
 type Key struct {
-	kid    string
-	alg    *algorithm
-	public crypto.PublicKey
+	kid      string
+	alg      *algorithm
+	verifier verifier
 	// lastVerified orders candidates for tokens without kid: the key that
 	// verified most recently is tried first.
 	lastVerified atomic.Int64
@@ -38,7 +37,7 @@ func (k *Key) Alg() string { return k.alg.name }
 // Verify checks signature over signingInput and, when it verifies, records
 // the time for LastVerified.
 func (k *Key) Verify(signingInput, signature []byte) error {
-	if err := k.alg.verify(k.public, signingInput, signature); err != nil {
+	if err := k.verifier.verify(signingInput, signature); err != nil {
 		return err
 	}
 	k.lastVerified.Store(time.Now().UnixNano())
@@ -190,7 +189,11 @@ func parseKey(raw []byte, allowed []string) (*Key, string, error) {
 	if !slices.Contains(allowed, algName) {
 		return nil, kid, fmt.Errorf("alg %s is not among the allowed algorithms", algName)
 	}
-	return &Key{kid: kid, alg: alg, public: public}, kid, nil
+	v, err := newVerifier(alg, public)
+	if err != nil {
+		return nil, kid, err
+	}
+	return &Key{kid: kid, alg: alg, verifier: v}, kid, nil
 }
 
 // keyCurve names an EC or OKP key's curve and the one algorithm it fixes, and

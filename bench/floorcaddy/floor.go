@@ -1,22 +1,19 @@
 package main
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/sha512"
+	"encoding/base64"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/checkoutgw/checkoutgw/keyring"
 )
 
 func init() {
@@ -24,17 +21,21 @@ func init() {
 	httpcaddyfile.RegisterHandlerDirective("verification_floor", parseFloor)
 }
 
-// Floor is a handler for the load test only. Per request it verifies one
-// ECDSA signature, as bare as the gateway's benchmarks measure it, and
-// passes the request on untouched. Caddy running it in front of
-// reverse_proxy therefore costs one verification plus Caddy's own
-// proxying, at whatever rate the verification allows: the floor the
-// gateway is measured against, in the same kind of process and at the same
-// request rate.
+// Floor is a handler for the load test only. Per request it does what any
+// verifying gateway must and nothing else: it reads the request's own
+// Api-Signature, verifies its signature over its own signing input with
+// one configured key, and passes the request on untouched. Caddy running
+// it in front of reverse_proxy is the floor the gateway is measured
+// against, in the same kind of process, at the same request rate.
+//
+// It verifies with the gateway's own keyring.Key.Verify (raw R||S into
+// crypto/ecdsa), so that gateway ÷ floor is what the gateway adds around
+// the verification.
 type Floor struct {
-	Alg string `json:"alg,omitempty"`
+	JWKSFile string `json:"jwks_file,omitempty"`
+	Kid      string `json:"kid,omitempty"`
 
-	verify func() bool
+	key *keyring.Key
 }
 
 func (Floor) CaddyModule() caddy.ModuleInfo {
@@ -44,56 +45,46 @@ func (Floor) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// signingInputSize is about the length of a JWS signing input the gateway
-// verifies for the sample body: the hash is part of the verification.
-const signingInputSize = 560
-
-// Provision signs a fixed input with a fresh key, once.
+// Provision loads the one key the floor verifies with.
 func (f *Floor) Provision(caddy.Context) error {
-	curves := map[string]struct {
-		curve elliptic.Curve
-		hash  crypto.Hash
-	}{"ES256": {elliptic.P256(), crypto.SHA256}, "ES384": {elliptic.P384(), crypto.SHA384}}
-	c, ok := curves[f.Alg]
-	if !ok {
-		return fmt.Errorf("verification_floor: alg must be ES256 or ES384, not %q", f.Alg)
-	}
-	priv, err := ecdsa.GenerateKey(c.curve, rand.Reader)
+	data, err := os.ReadFile(f.JWKSFile)
 	if err != nil {
-		return err
+		return fmt.Errorf("verification_floor: %w", err)
 	}
-	input := []byte(strings.Repeat("x", signingInputSize))
-	digest := func() []byte {
-		if c.hash == crypto.SHA256 {
-			sum := sha256.Sum256(input)
-			return sum[:]
+	keys, _, err := keyring.ParseJWKS(data, []string{"ES256", "ES384", "ES512"})
+	if err != nil {
+		return fmt.Errorf("verification_floor: %w", err)
+	}
+	for _, k := range keys {
+		if k.Kid() == f.Kid {
+			f.key = k
+			return nil
 		}
-		sum := sha512.Sum384(input)
-		return sum[:]
 	}
-	r, s, err := ecdsa.Sign(rand.Reader, priv, digest())
-	if err != nil {
-		return err
-	}
-	// JWS carries r and s as fixed-size bytes; decode them per request as
-	// the gateway must.
-	size := (c.curve.Params().BitSize + 7) / 8
-	sig := append(r.FillBytes(make([]byte, size)), s.FillBytes(make([]byte, size))...)
-	f.verify = func() bool {
-		rr, ss := new(big.Int).SetBytes(sig[:size]), new(big.Int).SetBytes(sig[size:])
-		return ecdsa.Verify(&priv.PublicKey, digest(), rr, ss)
-	}
-	return nil
+	return fmt.Errorf("verification_floor: no ECDSA key with kid %q in %s", f.Kid, f.JWKSFile)
 }
 
+// maxSignature holds the raw R||S of the largest curve, P-521.
+const maxSignature = 132
+
 func (f *Floor) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if !f.verify() {
-		return caddyhttp.Error(http.StatusInternalServerError, errors.New("the floor's own signature did not verify"))
+	token := r.Header.Get("Api-Signature")
+	dot := strings.LastIndexByte(token, '.')
+	var sig [maxSignature]byte
+	if dot < 0 || base64.RawURLEncoding.DecodedLen(len(token)-dot-1) > len(sig) {
+		return caddyhttp.Error(http.StatusUnauthorized, errors.New("no compact JWS in Api-Signature"))
+	}
+	n, err := base64.RawURLEncoding.Decode(sig[:], []byte(token[dot+1:]))
+	if err != nil {
+		return caddyhttp.Error(http.StatusUnauthorized, err)
+	}
+	if err := f.key.Verify([]byte(token[:dot]), sig[:n]); err != nil {
+		return caddyhttp.Error(http.StatusUnauthorized, err)
 	}
 	return next.ServeHTTP(w, r)
 }
 
-// parseFloor reads "verification_floor ES256|ES384".
+// parseFloor reads "verification_floor <jwks file> <kid>".
 func parseFloor(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	f := new(Floor)
 	if err := f.UnmarshalCaddyfile(h.Dispenser); err != nil {
@@ -104,7 +95,7 @@ func parseFloor(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 
 func (f *Floor) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next()
-	if !d.Args(&f.Alg) || d.NextArg() {
+	if !d.Args(&f.JWKSFile, &f.Kid) || d.NextArg() {
 		return d.ArgErr()
 	}
 	return nil

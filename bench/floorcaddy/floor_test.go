@@ -1,46 +1,98 @@
 package main
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
 )
 
-// The floor is only a fair baseline if it really verifies a signature on
-// every request and passes the request on.
-func TestFloorVerifiesEveryRequest(t *testing.T) {
-	for _, alg := range []string{"ES256", "ES384"} {
-		t.Run(alg, func(t *testing.T) {
+// The floor is only a fair baseline if it verifies each request's own
+// signature and passes on exactly the requests that verify.
+func TestFloorVerifiesEachRequestsOwnToken(t *testing.T) {
+	for _, c := range []struct {
+		alg   string
+		curve elliptic.Curve
+		hash  crypto.Hash
+	}{{"ES256", elliptic.P256(), crypto.SHA256}, {"ES384", elliptic.P384(), crypto.SHA384}} {
+		t.Run(c.alg, func(t *testing.T) {
+			priv, err := ecdsa.GenerateKey(c.curve, rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
 			f := &Floor{}
-			if err := f.UnmarshalCaddyfile(caddyfile.NewTestDispenser("verification_floor " + alg)); err != nil {
+			if err := f.UnmarshalCaddyfile(caddyfile.NewTestDispenser("verification_floor " + writeJWKS(t, &priv.PublicKey) + " k")); err != nil {
 				t.Fatal(err)
 			}
 			if err := f.Provision(caddy.Context{}); err != nil {
 				t.Fatal(err)
 			}
-			verifications := 0
-			verify := f.verify
-			f.verify = func() bool { verifications++; return verify() }
-			passed := 0
-			next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { passed++; return nil })
-			for range 3 {
-				if err := f.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/", nil), next); err != nil {
+			sign := func(input string) string {
+				sig, err := jwsbb.SignECDSA(priv, []byte(input), c.hash, rand.Reader)
+				if err != nil {
 					t.Fatal(err)
 				}
+				return input + "." + base64.RawURLEncoding.EncodeToString(sig)
 			}
-			if verifications != 3 || passed != 3 {
-				t.Fatalf("%d verifications and %d requests passed on for 3 requests", verifications, passed)
+			first, second := sign("eyJhIjoxfQ.eyJiIjoxfQ"), sign("eyJhIjoyfQ.eyJiIjoyfQ")
+			tests := []struct {
+				name   string
+				token  string
+				passes bool
+			}{
+				{"a signed request", first, true},
+				{"another signed request", second, true},
+				{"a signature moved to another input", "eyJhIjoyfQ.eyJiIjoyfQ" + first[len("eyJhIjoxfQ.eyJiIjoxfQ"):], false},
+				{"no token", "", false},
+				{"a signature too long", first + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", false},
 			}
-			f.verify = func() bool { return false }
-			if err := f.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/", nil), next); err == nil {
-				t.Fatal("a failed verification was passed on")
+			for _, tc := range tests {
+				t.Run(tc.name, func(t *testing.T) {
+					passed := false
+					next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { passed = true; return nil })
+					req := httptest.NewRequest(http.MethodPost, "/", nil)
+					req.Header.Set("Api-Signature", tc.token)
+					err := f.ServeHTTP(httptest.NewRecorder(), req, next)
+					if passed != tc.passes || (err == nil) != tc.passes {
+						t.Fatalf("passed on = %v (%v), want %v", passed, err, tc.passes)
+					}
+				})
 			}
 		})
 	}
+}
+
+func writeJWKS(t *testing.T, pub *ecdsa.PublicKey) string {
+	t.Helper()
+	k, err := jwk.Import(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Set(jwk.KeyIDKey, "k"); err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.Marshal(map[string]any{"keys": []any{k}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "keys.jwks.json")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func TestFloorConfig(t *testing.T) {
@@ -48,11 +100,10 @@ func TestFloorConfig(t *testing.T) {
 		input string
 		ok    bool
 	}{
-		{"verification_floor ES256", true},
-		{"verification_floor ES384", true},
+		{"verification_floor keys.json demo-es256", true},
+		{"verification_floor keys.json", false},
 		{"verification_floor", false},
-		{"verification_floor ES256 extra", false},
-		{"verification_floor RS256", true}, // parses; Provision refuses it
+		{"verification_floor keys.json demo-es256 extra", false},
 	}
 	for _, tc := range tests {
 		f := &Floor{}
@@ -61,7 +112,7 @@ func TestFloorConfig(t *testing.T) {
 			t.Errorf("%q: error %v, want ok=%v", tc.input, err, tc.ok)
 		}
 	}
-	if err := (&Floor{Alg: "RS256"}).Provision(caddy.Context{}); err == nil {
-		t.Error("an algorithm other than ES256 or ES384 was provisioned")
+	if err := (&Floor{JWKSFile: "../../examples/keys/demo.jwks.json", Kid: "nobody"}).Provision(caddy.Context{}); err == nil {
+		t.Error("a kid missing from the key set was provisioned")
 	}
 }
