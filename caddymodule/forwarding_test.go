@@ -22,7 +22,9 @@ import (
 // checks that the upstream received exactly what the client sent.
 func TestAccepted(t *testing.T) {
 	f := newVerdictFixture(t, "")
-	now := float64(time.Now().Unix())
+	// Dates are taken when each case signs: the margins of a second or two
+	// must hold however long earlier cases took.
+	now := func() float64 { return float64(time.Now().Unix()) }
 	type acceptedCase struct {
 		name    string
 		key     *testKey
@@ -40,11 +42,11 @@ func TestAccepted(t *testing.T) {
 		{name: "ES384 without kid", key: f.k384, noKid: true},
 		{name: "ES256 without kid", key: f.k256, noKid: true},
 		{name: "aud as an array", key: f.k384, edit: func(c map[string]any) { c["aud"] = []string{"https://other.example", "https://api.noah.com"} }},
-		{name: "fractional dates", key: f.k384, edit: func(c map[string]any) { c["iat"], c["exp"] = now-0.25, now+299.75 }},
-		{name: "lifetime exactly at the limit", key: f.k384, edit: func(c map[string]any) { c["iat"], c["exp"] = now-30, now+870 }},
-		{name: "expired but within the skew", key: f.k384, edit: func(c map[string]any) { c["iat"], c["exp"] = now-300, now-58 }},
-		{name: "iat ahead but within the skew", key: f.k384, edit: func(c map[string]any) { c["iat"], c["exp"] = now+58, now+300 }},
-		{name: "nbf within the skew", key: f.k384, edit: func(c map[string]any) { c["nbf"] = now + 30 }},
+		{name: "fractional dates", key: f.k384, edit: func(c map[string]any) { n := now(); c["iat"], c["exp"] = n-0.25, n+299.75 }},
+		{name: "lifetime exactly at the limit", key: f.k384, edit: func(c map[string]any) { n := now(); c["iat"], c["exp"] = n-30, n+870 }},
+		{name: "expired but within the skew", key: f.k384, edit: func(c map[string]any) { n := now(); c["iat"], c["exp"] = n-300, n-58 }},
+		{name: "iat ahead but within the skew", key: f.k384, edit: func(c map[string]any) { n := now(); c["iat"], c["exp"] = n+58, n+300 }},
+		{name: "nbf within the skew", key: f.k384, edit: func(c map[string]any) { n := now(); c["nbf"] = n + 30 }},
 		{name: "query as a string for a single name and an array for a repeated one", key: f.k384, query: "?mode=test&tag=a&tag=b",
 			edit: func(c map[string]any) { c["queryParams"] = map[string]any{"mode": "test", "tag": []string{"a", "b"}} }},
 		{name: "query as arrays in order", key: f.k384, query: "?tag=a&tag=b&n=1",

@@ -78,6 +78,12 @@ func TestReloadUnderLoad(t *testing.T) {
 	close(release)
 	wg.Wait()
 	if ok.Load() != inFlight {
+		// Say why: the gateway's and reverse_proxy's lines for the losses.
+		for _, line := range strings.Split(gw.logs(t), "\n") {
+			if strings.Contains(line, `"level":"error"`) || strings.Contains(line, `"msg":"request refused"`) {
+				t.Log(line[:min(len(line), 600)])
+			}
+		}
 		t.Fatalf("%d of %d requests answered 200 across the reload (%d failed)", ok.Load(), inFlight, failed.Load())
 	}
 	if code, err := send(); err != nil || code != http.StatusOK {

@@ -89,7 +89,9 @@ func TestVerdicts(t *testing.T) {
 			return do(t, req)
 		}
 	}
-	now := time.Now().Unix()
+	// Dates are taken when each case signs, not when the table is built: the
+	// one-second margins must hold however long earlier cases took.
+	now := func() int64 { return time.Now().Unix() }
 
 	cases := []verdictCase{
 		// Request line and headers.
@@ -222,15 +224,15 @@ func TestVerdicts(t *testing.T) {
 		{"aud number", withClaims(func(c map[string]any) { c["aud"] = 1 }), 401, envelope.TypeUnauthorized, "aud must be a string or an array"},
 		{"iat missing", withClaims(func(c map[string]any) { delete(c, "iat") }), 401, envelope.TypeUnauthorized, "no iat claim"},
 		{"exp missing", withClaims(func(c map[string]any) { delete(c, "exp") }), 401, envelope.TypeUnauthorized, "no exp claim"},
-		{"iat a string", withClaims(func(c map[string]any) { c["iat"] = fmt.Sprint(now) }), 401, envelope.TypeUnauthorized, "iat must be a number"},
-		{"exp a string", withClaims(func(c map[string]any) { c["exp"] = fmt.Sprint(now + 60) }), 401, envelope.TypeUnauthorized, "exp must be a number"},
-		{"expired", withClaims(func(c map[string]any) { c["iat"], c["exp"] = now-600, now-300 }), 401, envelope.TypeUnauthorized, "token expired 5m"},
-		{"expired one second past the skew", withClaims(func(c map[string]any) { c["iat"], c["exp"] = now-300, now-61 }), 401, envelope.TypeUnauthorized, "token expired"},
-		{"iat in the future", withClaims(func(c map[string]any) { c["iat"], c["exp"] = now+120, now+300 }), 401, envelope.TypeUnauthorized, "in the future, beyond the allowed clock skew of 1m0s"},
-		{"iat one second past the skew", withClaims(func(c map[string]any) { c["iat"], c["exp"] = now+62, now+300 }), 401, envelope.TypeUnauthorized, "in the future"},
+		{"iat a string", withClaims(func(c map[string]any) { c["iat"] = fmt.Sprint(now()) }), 401, envelope.TypeUnauthorized, "iat must be a number"},
+		{"exp a string", withClaims(func(c map[string]any) { c["exp"] = fmt.Sprint(now() + 60) }), 401, envelope.TypeUnauthorized, "exp must be a number"},
+		{"expired", withClaims(func(c map[string]any) { n := now(); c["iat"], c["exp"] = n-600, n-300 }), 401, envelope.TypeUnauthorized, "token expired 5m"},
+		{"expired one second past the skew", withClaims(func(c map[string]any) { n := now(); c["iat"], c["exp"] = n-300, n-61 }), 401, envelope.TypeUnauthorized, "token expired"},
+		{"iat in the future", withClaims(func(c map[string]any) { n := now(); c["iat"], c["exp"] = n+120, n+300 }), 401, envelope.TypeUnauthorized, "in the future, beyond the allowed clock skew of 1m0s"},
+		{"iat one second past the skew", withClaims(func(c map[string]any) { n := now(); c["iat"], c["exp"] = n+62, n+300 }), 401, envelope.TypeUnauthorized, "in the future"},
 		{"exp not after iat", withClaims(func(c map[string]any) { c["exp"] = c["iat"] }), 401, envelope.TypeUnauthorized, "exp must be after iat"},
-		{"lifetime one second over", withClaims(func(c map[string]any) { c["iat"], c["exp"] = now, now+901 }), 401, envelope.TypeUnauthorized, "more than the 15m0s allowed"},
-		{"nbf in the future", withClaims(func(c map[string]any) { c["nbf"] = now + 120 }), 401, envelope.TypeUnauthorized, "nbf is "},
+		{"lifetime one second over", withClaims(func(c map[string]any) { n := now(); c["iat"], c["exp"] = n, n+901 }), 401, envelope.TypeUnauthorized, "more than the 15m0s allowed"},
+		{"nbf in the future", withClaims(func(c map[string]any) { c["nbf"] = now() + 120 }), 401, envelope.TypeUnauthorized, "nbf is "},
 		{"method not a string", withClaims(func(c map[string]any) { c["method"] = 1 }), 401, envelope.TypeUnauthorized, "method must be a string"},
 		{"path not a string", withClaims(func(c map[string]any) { c["path"] = []string{testPath} }), 401, envelope.TypeUnauthorized, "path must be a string"},
 		{"bodyHash not a string", withClaims(func(c map[string]any) { c["bodyHash"] = 1 }), 401, envelope.TypeUnauthorized, "bodyHash must be a string"},
