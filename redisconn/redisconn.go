@@ -33,6 +33,9 @@ const (
 // set, is a PEM file of the CAs that TLS trusts instead of the system's.
 // Errors never quote the URL: it may hold a password.
 func Options(rawURL, caFile string) (*redis.UniversalOptions, error) {
+	if !strings.Contains(rawURL, "://") {
+		return nil, errors.New("the Redis URL has no scheme: write it as redis://host:port/db, or rediss://host:port/db for TLS")
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		var urlErr *url.Error

@@ -26,6 +26,8 @@ func TestOptions(t *testing.T) {
 		{name: "sentinel", url: "redis://s1:26379?addr=s2:26379&master_name=pay", addrs: []string{"s1:26379", "s2:26379"}, topology: "sentinel", master: "pay"},
 		{name: "wrong scheme", url: "http://h:1", wantErr: "neither redis nor rediss"},
 		{name: "no host", url: "redis://", wantErr: "no host"},
+		{name: "no scheme", url: "127.0.0.1:6379", wantErr: "write it as redis://host:port/db"},
+		{name: "no scheme, host name", url: "cache:6379", wantErr: "write it as redis://host:port/db"},
 		{name: "bad addr", url: "redis://h1:1?addr=h2", wantErr: "not host:port"},
 		{name: "unknown parameter", url: "redis://h1:1?pool=3", wantErr: `"pool" is not known`},
 		{name: "bad db", url: "redis://h1:1/x", wantErr: "not a database number"},
