@@ -66,14 +66,17 @@ func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *keyrin
 	if rej := g.checkHopByHop(r); rej != nil {
 		return nil, nil, nil, rej
 	}
-	if rej := g.checkMethod(r); rej != nil {
+	if rej := g.checkRoute(r, path); rej != nil {
 		return nil, nil, nil, rej
 	}
 	tok, key, rej := g.authenticate(r, path, query)
 	if rej != nil {
 		return tok, nil, nil, rej
 	}
-	if rej := checkMediaType(r); rej != nil {
+	if rej := g.checkParameters(r, query); rej != nil {
+		return tok, key, nil, rej
+	}
+	if rej := g.checkOperationMediaType(r); rej != nil {
 		return tok, key, nil, rej
 	}
 	body, rej := g.readBody(w, r)
@@ -83,6 +86,7 @@ func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *keyrin
 	if rej := g.checkBody(r, tok, body.bytes()); rej != nil {
 		return tok, key, body, rej
 	}
+	g.countOperation(r, outcomeAccepted)
 	return tok, key, body, nil
 }
 
@@ -91,6 +95,12 @@ func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*token, *keyrin
 func (g *Gateway) checkBody(r *http.Request, tok *token, body []byte) *envelope.Rejection {
 	if rej := checkBodyHash(&tok.claims, body); rej != nil {
 		return rej
+	}
+	if routed, rej := g.checkOperationBody(r, body); routed {
+		if rej != nil {
+			return rej
+		}
+		return g.checkReplay(r.Context(), tok)
 	}
 	if len(body) == 0 {
 		return envelope.Reject(envelope.ReasonBodyNotJSON, "the request body is empty; it must be a JSON object")
@@ -206,6 +216,9 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, rej *envelope.R
 		outcome = outcomeUpstreamError
 	}
 	g.metrics.countRequest(outcome, rej.Reason)
+	if outcome == outcomeRefused {
+		g.countOperation(r, string(rej.Reason))
+	}
 	if ce := g.logger.Check(logLevel(rej), "request refused"); ce != nil {
 		fields := append([]zap.Field{
 			zap.String("instance", instance),
@@ -213,16 +226,21 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, rej *envelope.R
 			zap.Int("status", rej.Status),
 			zap.String("remote_addr", r.RemoteAddr),
 		}, extra...)
+		fields = append(fields, operationFields(r)...)
 		if tok != nil {
 			fields = append(fields, zap.String("kid", envelope.Clip(tok.kid)), zap.String("alg", envelope.Clip(tok.alg)))
 		}
 		ce.Write(fields...)
 	}
-	env := envelope.Envelope{Type: rej.Type, Instance: instance, Action: g.Action, Detail: rej.Detail}
+	env := envelope.Envelope{Type: rej.Type, Instance: instance, Action: g.actionOf(r), Detail: rej.Detail}
 	if len(rej.Fields) > 0 {
 		env.Extensions = &envelope.Extensions{Request: rej.Fields}
 	}
-	envelope.Write(w, rej.Status, env, g.methodSet)
+	allow := g.methodSet
+	if rej.Allow != "" {
+		allow = rej.Allow
+	}
+	envelope.Write(w, rej.Status, env, allow)
 }
 
 // logLevel is Info for a client's fault and Warn or Error for what an

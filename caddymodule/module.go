@@ -91,6 +91,10 @@ type Gateway struct {
 	// Default: `create_managed_session`
 	Schema string `json:"schema,omitempty"`
 
+	// Guard every operation of an OpenAPI document instead of one schema;
+	// not together with `schema` or `methods`.
+	OpenAPI *OpenAPI `json:"openapi,omitempty"`
+
 	// The envelope's `Action`. Default: the schema's `title`.
 	Action string `json:"action,omitempty"`
 
@@ -110,6 +114,7 @@ type Gateway struct {
 	tenants   keyring.Tenants
 	replay    replay.Store
 	schema    *bodySchema
+	api       *openAPIGuard
 	methodSet string // the Allow header value
 	logger    *zap.Logger
 	metrics   *gatewayMetrics
@@ -129,6 +134,9 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	g.logger = ctx.Logger()
 	if g.now == nil {
 		g.now = time.Now
+	}
+	if err := g.provisionOpenAPI(ctx); err != nil {
+		return err
 	}
 	g.applyDefaults()
 	g.warnIfLogsRecordSecrets(ctx)

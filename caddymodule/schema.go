@@ -74,6 +74,29 @@ func loadBodySchema(nameOrPath string, now func() time.Time) (*bodySchema, error
 	return bs, nil
 }
 
+// compileBodySchema compiles a schema document given as JSON (an OpenAPI
+// operation's translated body schema) exactly as loadBodySchema compiles a
+// schema file; location names it in errors and must be a URL.
+func compileBodySchema(location string, data []byte, now func() time.Time) (*bodySchema, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", location, err)
+	}
+	c := newSchemaCompiler(now)
+	if err := c.AddResource(location, indexLargeEnums(c, doc)); err != nil {
+		return nil, fmt.Errorf("adding %s: %w", location, err)
+	}
+	compiled, err := c.Compile(location)
+	if err != nil {
+		return nil, fmt.Errorf("compiling %s: %w", location, err)
+	}
+	bs := &bodySchema{compiled: compiled, names: declaredProperties(doc), doc: doc}
+	if fast, ok := compileFastSchema(compiled); ok {
+		bs.fast = fast
+	}
+	return bs, nil
+}
+
 // newSchemaCompiler is a compiler for body schemas: 2020-12 unless a schema
 // says otherwise, formats and bodyVocabulary asserted, nothing loaded from
 // outside.

@@ -54,6 +54,11 @@ const (
 	ReasonMethodOverride   Reason = "method_override"
 	ReasonEarlyData        Reason = "early_data"
 	ReasonBodyLength       Reason = "body_length_mismatch"
+	// openapi mode (issue #14)
+	ReasonOperationNotFound Reason = "operation_not_found"
+	ReasonParameterInvalid  Reason = "parameter_invalid"
+	ReasonBodyRequired      Reason = "body_required"
+	ReasonBodyNotAllowed    Reason = "body_not_allowed"
 )
 
 // Envelope Types, as the provider documents them.
@@ -118,6 +123,11 @@ var verdicts = map[Reason]Verdict{
 	ReasonMethodOverride: {http.StatusBadRequest, TypeInvalidMessage},
 	ReasonEarlyData:      {http.StatusTooEarly, TypeInvalidMessage},
 	ReasonBodyLength:     {http.StatusBadRequest, TypeInvalidMessage},
+	// openapi mode (issue #14)
+	ReasonOperationNotFound: {http.StatusNotFound, TypeResourceNotFound},
+	ReasonParameterInvalid:  {http.StatusBadRequest, TypeInvalidMessage},
+	ReasonBodyRequired:      {http.StatusBadRequest, TypeInvalidMessage},
+	ReasonBodyNotAllowed:    {http.StatusBadRequest, TypeInvalidMessage},
 }
 
 // VerdictOf is the status and Type that r answers with.

@@ -12,6 +12,9 @@ type Rejection struct {
 	Verdict
 	Detail string
 	Fields map[string][]string // Extensions.Request
+	// Allow is the Allow header of a 405 when it is not the handler's
+	// configured methods (an OpenAPI path's own methods).
+	Allow string
 }
 
 // Reject is a rejection for reason r with the verdict the table gives it.
