@@ -25,6 +25,7 @@ type parameter struct {
 	explode  bool
 	segment  int // for a path parameter, its segment in the template
 	schema   *jsonschema.Schema
+	fast     *fastParam // nil when only the validator can decide
 }
 
 // Limits on what one answer lists, as for body violations.
@@ -118,7 +119,21 @@ func (t *translator) parameter(p *v3.Parameter, template []string) (*parameter, 
 	if q.schema, err = compileParameterSchema(doc); err != nil {
 		return nil, err
 	}
+	if !q.array {
+		q.fast = newFastParam(t.referencedAlone(doc))
+	}
 	return q, nil
+}
+
+// referencedAlone is the schema a document only references, or the
+// document itself when it says more than the reference.
+func (t *translator) referencedAlone(doc map[string]any) map[string]any {
+	for k := range doc {
+		if k != "$ref" && k != "$schema" && k != "$defs" {
+			return doc
+		}
+	}
+	return t.resolve(doc)
 }
 
 // resolve follows a top-level $ref into $defs, to read the declared type.
@@ -304,6 +319,9 @@ func articled(types []string) string {
 }
 
 func (p *parameter) validate(value any) string {
+	if p.fast != nil && p.fast.accepts(value) {
+		return ""
+	}
 	err := p.schema.Validate(value)
 	if err == nil {
 		return ""
