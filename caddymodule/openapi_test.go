@@ -220,3 +220,12 @@ paths:
 		})
 	}
 }
+
+// TestExampleOpenAPICaddyfile validates examples/openapi/Caddyfile as
+// caddy validate does in CI: the document loads and every operation compiles.
+func TestExampleOpenAPICaddyfile(t *testing.T) {
+	t.Chdir("..")
+	text, err := os.ReadFile("examples/openapi/Caddyfile")
+	must(t, err)
+	must(t, validateCaddyfile(string(text)))
+}
