@@ -226,7 +226,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, rej *envelope.R
 			zap.Int("status", rej.Status),
 			zap.String("remote_addr", r.RemoteAddr),
 		}, extra...)
-		fields = append(fields, operationFields(r)...)
+		fields = append(fields, g.operationFields(r)...)
 		if tok != nil {
 			fields = append(fields, zap.String("kid", envelope.Clip(tok.kid)), zap.String("alg", envelope.Clip(tok.alg)))
 		}

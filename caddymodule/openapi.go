@@ -41,6 +41,7 @@ type openAPIGuard struct {
 // routed is the operation a request was routed to, kept in the request's
 // vars for the checks that follow and for the refusal.
 type routed struct {
+	api      *openAPIGuard // whose document; another gateway in the chain may have routed
 	op       *openapi.Operation
 	segments []string
 }
@@ -115,20 +116,27 @@ func (g *Gateway) checkRoute(r *http.Request, path string) *envelope.Rejection {
 	case err != nil:
 		return envelope.Reject(envelope.ReasonOperationNotFound, "there is no operation at this path")
 	}
-	caddyhttp.SetVar(r.Context(), operationVar, &routed{op: op, segments: segments})
+	caddyhttp.SetVar(r.Context(), operationVar, &routed{api: g.api, op: op, segments: segments})
 	setPlaceholder(r, placeholderOperation, op.Action)
 	return nil
 }
 
-func routeOf(r *http.Request) *routed {
+// routeOf is the operation this gateway routed the request to, if any.
+func (g *Gateway) routeOf(r *http.Request) *routed {
+	if g.api == nil {
+		return nil
+	}
 	rt, _ := caddyhttp.GetVar(r.Context(), operationVar).(*routed)
+	if rt == nil || rt.api != g.api {
+		return nil
+	}
 	return rt
 }
 
 // checkParameters checks the operation's path, query and header
 // parameters, reporting every violation at once.
 func (g *Gateway) checkParameters(r *http.Request, query url.Values) *envelope.Rejection {
-	rt := routeOf(r)
+	rt := g.routeOf(r)
 	if rt == nil {
 		return nil
 	}
@@ -144,7 +152,7 @@ func (g *Gateway) checkParameters(r *http.Request, query url.Values) *envelope.R
 // checkOperationMediaType applies the media type rule to operations that
 // take a body; one without a body needs no Content-Type and gets none.
 func (g *Gateway) checkOperationMediaType(r *http.Request) *envelope.Rejection {
-	rt := routeOf(r)
+	rt := g.routeOf(r)
 	if rt == nil {
 		return checkMediaType(r)
 	}
@@ -167,7 +175,7 @@ func (g *Gateway) checkOperationMediaType(r *http.Request) *envelope.Rejection {
 // schema, through the same strict parser and compiled schema as the schema
 // mode. It reports whether the request was routed, and so handled here.
 func (g *Gateway) checkOperationBody(r *http.Request, body []byte) (bool, *envelope.Rejection) {
-	rt := routeOf(r)
+	rt := g.routeOf(r)
 	if rt == nil {
 		return false, nil
 	}
@@ -198,7 +206,7 @@ func (g *Gateway) checkOperationBody(r *http.Request, body []byte) (bool, *envel
 // actionOf is the envelope's Action: the routed operation's, or the
 // configured one.
 func (g *Gateway) actionOf(r *http.Request) string {
-	if rt := routeOf(r); rt != nil {
+	if rt := g.routeOf(r); rt != nil {
 		return rt.op.Action
 	}
 	return g.Action
@@ -207,18 +215,15 @@ func (g *Gateway) actionOf(r *http.Request) string {
 // countOperation counts the gateway's verdict on a routed request; the
 // operation label is the document's operationId or template, a fixed set.
 func (g *Gateway) countOperation(r *http.Request, verdict string) {
-	if g.api == nil {
-		return
-	}
-	if rt := routeOf(r); rt != nil {
+	if rt := g.routeOf(r); rt != nil {
 		g.api.verdicts.WithLabelValues(rt.op.Action, verdict).Inc()
 	}
 }
 
 // operationFields name the routed operation in a log line: its
 // operationId or template, never the path as sent.
-func operationFields(r *http.Request) []zap.Field {
-	if rt := routeOf(r); rt != nil {
+func (g *Gateway) operationFields(r *http.Request) []zap.Field {
+	if rt := g.routeOf(r); rt != nil {
 		return []zap.Field{zap.String("operation", rt.op.Action)}
 	}
 	return nil

@@ -229,3 +229,28 @@ func TestExampleOpenAPICaddyfile(t *testing.T) {
 	must(t, err)
 	must(t, validateCaddyfile(string(text)))
 }
+
+// TestOpenAPIThenSchemaGateway: a schema-mode gateway after an openapi one
+// on the same request judges by its own schema, not by the operation the
+// first one routed to.
+func TestOpenAPIThenSchemaGateway(t *testing.T) {
+	key, up := newTestKey(t, "k256", "ES256"), newUpstream(t, nil)
+	jwks := writeJWKS(t, key)
+	gw := startCaddy(t, `	route {
+		checkout_gateway {
+			jwks_file `+jwks+`
+			openapi `+exampleOpenAPI+`
+		}
+		checkout_gateway {
+			jwks_file `+jwks+`
+		}
+		reverse_proxy `+up.hostPort()+`
+	}`)
+	f := &openAPIFixture{gw: gw, up: up, key: key}
+	resp := f.send(t, "POST", "/v1/checkout/manage", validBody, nil)
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || len(up.received()) != 1 {
+		t.Fatalf("status %d (%s), upstream saw %d requests; want 200 and 1", resp.StatusCode, data, len(up.received()))
+	}
+}
