@@ -16,16 +16,16 @@ import (
 
 // parameter is one path, query or header parameter of an operation.
 type parameter struct {
-	name     string
-	in       string
-	required bool
-	types    []string // the declared types, tried in order on the text
-	array    bool
-	items    []string // the items' types, for an array
-	explode  bool
-	segment  int // for a path parameter, its segment in the template
-	schema   *jsonschema.Schema
-	fast     *fastParam // nil when only the validator can decide
+	name           string
+	in             string
+	required       bool
+	types          []string // the declared types, tried in order on the text
+	array          bool
+	items          []string // the items' types, for an array
+	commaSeparated bool     // an array's items in one value
+	segment        int      // for a path parameter, its segment in the template
+	schema         *jsonschema.Schema
+	fast           *fastParam // nil when only the validator can decide
 }
 
 // Limits on what one answer lists, as for body violations.
@@ -98,11 +98,16 @@ func (t *translator) parameter(p *v3.Parameter, template []string) (*parameter, 
 	if p.Schema == nil {
 		return nil, errors.New("only parameters with a schema are checked; this one has none (content)")
 	}
-	style := p.Style
-	q.explode = p.Explode == nil && (style == "" || style == "form") && p.In == "query" || p.Explode != nil && *p.Explode
-	if style != "" && style != "form" && style != "simple" {
-		return nil, fmt.Errorf("style %q is not supported (form and simple are)", style)
+	if p.Style != "" && p.Style != "form" && p.Style != "simple" {
+		return nil, fmt.Errorf("style %q is not supported (form and simple are)", p.Style)
 	}
+	// An array comes as a repeated query name only in form style exploded,
+	// the query's default; otherwise as one comma-separated value.
+	exploded := p.In == "query" && p.Style != "simple"
+	if p.Explode != nil {
+		exploded = exploded && *p.Explode
+	}
+	q.commaSeparated = !exploded
 	doc, err := t.schemaDocument(p.Schema)
 	if err != nil {
 		return nil, err
@@ -259,7 +264,7 @@ func (p *parameter) convert(texts []string) (any, string) {
 		}
 		return convertText(texts[0], p.types)
 	}
-	if !p.explode {
+	if p.commaSeparated {
 		if len(texts) > 1 {
 			return nil, "must be given once, its items separated by commas"
 		}

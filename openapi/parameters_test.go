@@ -24,6 +24,7 @@ func TestCheckParameters(t *testing.T) {
         - {name: Tags, in: query, schema: {type: array, items: {type: integer}, maxItems: 2}}
         - {name: Ids, in: query, explode: false, schema: {type: array, items: {type: string}}}
         - {name: Note, in: query, schema: {type: string, nullable: true, maxLength: 3}}
+        - {name: X-Tags, in: header, schema: {type: array, items: {type: integer}}, explode: true}
         - {name: X-Trace, in: header, required: true, schema: {type: string, pattern: '^[a-f0-9]{8}$'}}
         - {name: Accept, in: header, required: true, schema: {type: string}}
         - {name: session, in: cookie, required: true, schema: {type: string}}
@@ -42,6 +43,8 @@ func TestCheckParameters(t *testing.T) {
 		want   map[string][]string
 	}{
 		{"all valid", "/v2/items/" + goodID + "/3", "Sort=ASC&PageSize=10&Since=2024-04-16&Ratio=0.5&Live=true&Tags=1&Tags=2&Ids=a,b&Note=abc", okHeader, nil},
+		{"header array, comma separated", "/v2/items/" + goodID + "/1", "Sort=ASC", http.Header{"X-Trace": {"deadbeef"}, "X-Tags": {"1,2"}}, nil},
+		{"header array item", "/v2/items/" + goodID + "/1", "Sort=ASC", http.Header{"X-Trace": {"deadbeef"}, "X-Tags": {"1,x"}}, map[string][]string{"X-Tags": {"every item must be an integer"}}},
 		{"only the required ones", "/v2/items/" + goodID + "/1", "Sort=DESC", okHeader, nil},
 		{"integer from text", "/v2/items/" + goodID + "/1", "Sort=ASC&PageSize=abc", okHeader, map[string][]string{"PageSize": {"must be an integer"}}},
 		{"every violation at once", "/v2/items/not-a-uuid/0", "PageSize=101&Sort=UP&Since=2023-02-29&Ratio=0&Live=yes&Tags=1&Tags=x&Extra=1", http.Header{"X-Trace": {"XYZ"}}, map[string][]string{
