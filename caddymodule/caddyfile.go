@@ -47,6 +47,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		signature_header   <header>
 //		methods            <method...>
 //		schema             <name|path>
+//		openapi            <file> {               # instead of schema and methods
+//			base_path <path>
+//		}
 //		action             <action>
 //		max_body_size      <size>
 //		body_read_timeout  <duration>
@@ -89,7 +92,7 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 var caddyfileOptions = []string{
 	"jwks_file", "jwks_url", "api_keys", "replay_protection", "audience", "algorithms",
 	"max_token_lifetime", "clock_skew", "signature_header", "methods", "schema", "action",
-	"max_body_size", "body_read_timeout", "max_key_attempts", "report_only", "rate_limit",
+	"max_body_size", "body_read_timeout", "max_key_attempts", "report_only", "rate_limit", "openapi",
 }
 
 func (g *Gateway) unmarshalOption(d *caddyfile.Dispenser, option string) error {
@@ -112,6 +115,8 @@ func (g *Gateway) unmarshalOption(d *caddyfile.Dispenser, option string) error {
 		return setString(d, option, &g.SignatureHeader)
 	case "schema":
 		return setString(d, option, &g.Schema)
+	case "openapi":
+		return g.unmarshalOpenAPI(d)
 	case "action":
 		return setString(d, option, &g.Action)
 	case "algorithms":
@@ -151,6 +156,28 @@ func (g *Gateway) unmarshalOption(d *caddyfile.Dispenser, option string) error {
 }
 
 // unmarshalJWKSURL reads `jwks_url <url> [{ refresh <duration> }]`.
+func (g *Gateway) unmarshalOpenAPI(d *caddyfile.Dispenser) error {
+	file, err := oneArg(d, "openapi")
+	if err != nil {
+		return err
+	}
+	g.OpenAPI = &OpenAPI{File: file}
+	for d.NextBlock(1) {
+		switch option := d.Val(); option {
+		case "base_path":
+			if g.OpenAPI.BasePath != "" {
+				return d.Errf("openapi base_path: option given more than once")
+			}
+			if err := setString(d, "openapi base_path", &g.OpenAPI.BasePath); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("openapi: unknown option %q", option)
+		}
+	}
+	return nil
+}
+
 func (g *Gateway) unmarshalJWKSURL(d *caddyfile.Dispenser) error {
 	rawURL, err := oneArg(d, "jwks_url")
 	if err != nil {

@@ -67,7 +67,7 @@ func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*signedrequest.
 	if rej := g.checkHopByHop(r); rej != nil {
 		return nil, nil, nil, rej
 	}
-	if rej := g.checkMethod(r); rej != nil {
+	if rej := g.checkRoute(r, path); rej != nil {
 		return nil, nil, nil, rej
 	}
 	f := &findings{}
@@ -83,7 +83,10 @@ func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*signedrequest.
 			return tok, key, nil, rej
 		}
 	}
-	if rej := settle(tok, checkMediaType(r)); rej != nil {
+	if rej := settle(tok, g.checkParameters(r, query)); rej != nil {
+		return tok, key, nil, rej
+	}
+	if rej := settle(tok, g.checkOperationMediaType(r)); rej != nil {
 		return tok, key, nil, rej
 	}
 	body, rej := g.readBody(w, r)
@@ -96,6 +99,7 @@ func (g *Gateway) judge(w http.ResponseWriter, r *http.Request) (*signedrequest.
 	if f.unverified {
 		key = nil
 	}
+	g.countOperation(r, outcomeAccepted)
 	return tok, key, body, nil
 }
 
@@ -113,13 +117,22 @@ func (g *Gateway) checkBody(r *http.Request, tok *signedrequest.Token, verified 
 			return rej
 		}
 	}
-	if rej := settle(tok, g.schema.Check(body)); rej != nil {
+	if rej := settle(tok, g.checkBodyContract(r, body)); rej != nil {
 		return rej
 	}
 	if !verified {
 		return nil
 	}
 	return settle(tok, g.checkReplay(r.Context(), tok))
+}
+
+// checkBodyContract holds the body to its operation's schema in openapi
+// mode, and to the handler's schema otherwise.
+func (g *Gateway) checkBodyContract(r *http.Request, body []byte) *envelope.Rejection {
+	if routed, rej := g.checkOperationBody(r, body); routed {
+		return rej
+	}
+	return g.schema.Check(body)
 }
 
 // forward hands the request on with the exact bytes that were hashed and
@@ -231,14 +244,21 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, rej *envelope.R
 		outcome = outcomeUpstreamError
 	}
 	g.metrics.countRequest(outcome, rej.Reason)
-	if ce := g.logger.Check(logLevel(rej), "request refused"); ce != nil {
-		ce.Write(append(g.refusalFields(r, instance, rej, tok), extra...)...)
+	if outcome == outcomeRefused {
+		g.countOperation(r, string(rej.Reason))
 	}
-	env := envelope.Envelope{Type: rej.Type, Instance: instance, Action: g.Action, Detail: rej.Detail}
+	if ce := g.logger.Check(logLevel(rej), "request refused"); ce != nil {
+		ce.Write(append(append(g.refusalFields(r, instance, rej, tok), g.operationFields(r)...), extra...)...)
+	}
+	env := envelope.Envelope{Type: rej.Type, Instance: instance, Action: g.actionOf(r), Detail: rej.Detail}
 	if len(rej.Fields) > 0 {
 		env.Extensions = &envelope.Extensions{Request: rej.Fields}
 	}
-	envelope.Write(w, rej.Status, env, g.methodSet, rej.RetryAfter)
+	allow := g.methodSet
+	if rej.Allow != "" {
+		allow = rej.Allow
+	}
+	envelope.Write(w, rej.Status, env, allow, rej.RetryAfter)
 }
 
 // refusalFields are the fields of a refusal's log line, reported or

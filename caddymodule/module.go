@@ -100,6 +100,10 @@ type Gateway struct {
 	// Default: `create_managed_session`
 	Schema string `json:"schema,omitempty"`
 
+	// Guard every operation of an OpenAPI document instead of one schema;
+	// not together with `schema` or `methods`.
+	OpenAPI *OpenAPI `json:"openapi,omitempty"`
+
 	// The envelope's `Action`. Default: the schema's `title`.
 	Action string `json:"action,omitempty"`
 
@@ -123,6 +127,7 @@ type Gateway struct {
 	replay      replay.Store
 	rateLimiter ratelimit.Store
 	schema      *jsonbody.Schema
+	api         *openAPIGuard
 	methodSet   string // the Allow header value
 	logger      *zap.Logger
 	metrics     *gatewayMetrics
@@ -142,6 +147,9 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	g.logger = ctx.Logger()
 	if g.now == nil {
 		g.now = time.Now
+	}
+	if err := g.provisionOpenAPI(ctx); err != nil {
+		return err
 	}
 	if err := g.provisionContract(); err != nil {
 		return err

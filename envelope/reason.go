@@ -57,6 +57,11 @@ const (
 	ReasonRateLimited        Reason = "rate_limited"
 	ReasonRateLimitStoreDown Reason = "rate_limit_store_unavailable"
 	ReasonHandlerError       Reason = "handler_error"
+	// openapi mode (issue #14)
+	ReasonOperationNotFound Reason = "operation_not_found"
+	ReasonParameterInvalid  Reason = "parameter_invalid"
+	ReasonBodyRequired      Reason = "body_required"
+	ReasonBodyNotAllowed    Reason = "body_not_allowed"
 )
 
 // Envelope Types, as the provider documents them.
@@ -125,6 +130,11 @@ var verdicts = map[Reason]Verdict{
 	ReasonRateLimitStoreDown: {http.StatusServiceUnavailable, TypeUnexpected},
 	// A later handler\'s status is kept; this is only its fallback.
 	ReasonHandlerError: {http.StatusInternalServerError, TypeUnexpected},
+	// openapi mode (issue #14)
+	ReasonOperationNotFound: {http.StatusNotFound, TypeResourceNotFound},
+	ReasonParameterInvalid:  {http.StatusBadRequest, TypeInvalidMessage},
+	ReasonBodyRequired:      {http.StatusBadRequest, TypeInvalidMessage},
+	ReasonBodyNotAllowed:    {http.StatusBadRequest, TypeInvalidMessage},
 }
 
 // VerdictOf is the status and Type that r answers with.

@@ -19,6 +19,9 @@ type Rejection struct {
 	// Cause is why a dependency failed (a store down), for the operator's
 	// log line; it is never sent to the client.
 	Cause error
+	// Allow is the Allow header of a 405 when it is not the handler's
+	// configured methods (an OpenAPI path's own methods).
+	Allow string
 }
 
 // Reject is a rejection for reason r with the verdict the table gives it.
