@@ -54,8 +54,9 @@ func TestBodies(t *testing.T) {
 }
 
 // TestFieldErrorCapThroughCaddy sends a body with a fault in each of 250
-// identities: the answer lists 100 of them, says how many more there are,
-// and stays a fraction of the body's size.
+// identities: the answer lists 100 of them, in Extensions.Request and in
+// RequestExtension.Body, says how many more there are, and does not grow
+// with the body.
 func TestFieldErrorCapThroughCaddy(t *testing.T) {
 	f := newVerdictFixture(t, "")
 	body := bodycases.FaultyIdentities(250)
@@ -75,8 +76,22 @@ func TestFieldErrorCapThroughCaddy(t *testing.T) {
 			t.Errorf("%s is not listed with its reason", path)
 		}
 	}
-	if answer, err := json.Marshal(env); err != nil || len(answer) > len(body)/2 {
-		t.Errorf("the answer is %d bytes for a body of %d", len(answer), len(body))
+	if env.RequestExtension == nil || len(env.RequestExtension.Body) != 100 {
+		t.Fatalf("RequestExtension = %+v", env.RequestExtension)
+	}
+	for _, item := range env.RequestExtension.Body {
+		if item.Reason != "SchemaValidation" || !slices.Equal([]string{item.Description}, env.Extensions.Request[item.Field]) {
+			t.Fatalf("RequestExtension item %+v does not match Extensions.Request", item)
+		}
+	}
+	answer, err := json.Marshal(env)
+	must(t, err)
+	twice := bodycases.FaultyIdentities(500)
+	resp = f.gw.post(t, testPath, f.k384.sign(t, validClaims(twice), false), twice)
+	answerTwice, err := json.Marshal(decodedEnvelope(t, resp))
+	must(t, err)
+	if len(answerTwice) > len(answer)+8 || len(answerTwice) > len(twice)*2/3 {
+		t.Errorf("answers of %d and %d bytes for bodies of %d and %d: the cap does not hold", len(answer), len(answerTwice), len(body), len(twice))
 	}
 	if len(f.up.received()) != 0 {
 		t.Fatal("an invalid body reached the upstream")

@@ -251,9 +251,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, rej *envelope.R
 		ce.Write(append(append(g.refusalFields(r, instance, rej, tok), g.operationFields(r)...), extra...)...)
 	}
 	env := envelope.Envelope{Type: rej.Type, Instance: instance, Action: g.actionOf(r), Detail: rej.Detail}
-	if len(rej.Fields) > 0 {
-		env.Extensions = &envelope.Extensions{Request: rej.Fields}
-	}
+	env.SetFieldErrors(rej.Fields)
 	allow := g.methodSet
 	if rej.Allow != "" {
 		allow = rej.Allow

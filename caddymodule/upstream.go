@@ -18,7 +18,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/checkoutgw/checkoutgw/envelope"
-	"github.com/checkoutgw/checkoutgw/strictjson"
 	"go.uber.org/zap"
 )
 
@@ -30,12 +29,6 @@ const maxUpstreamErrorBody = 64 << 10
 // logged: enough to tell answers apart and find them in the upstream's own
 // logs, too little to stand in for the text.
 const loggedDigestHexLen = 16
-
-// envelopeMembers are the members of the documented envelope; all but
-// Extensions are required.
-var envelopeMembers = []string{"Type", "Instance", "Action", "Detail", "Extensions"}
-
-var envelopeNames = strictjson.NewMemberNames(append(slices.Clone(envelopeMembers), "Request", "Features")...)
 
 // errConnectionKept is what a handler after the gateway gets when it tries
 // to take over the client connection: bytes sent on a taken-over connection
@@ -211,29 +204,10 @@ func upstreamStatus(r *http.Request) int {
 
 // isDocumentedEnvelope says whether an answer is exactly the provider's
 // error envelope: one Content-Type, application/json with at most
-// charset=utf-8, and a strict JSON object of the envelope's members, names
-// case-sensitive, each of its documented type, nothing else. Anything looser
-// could carry what the upstream echoed from the request.
+// charset=utf-8, and a body of the envelope's shape. Anything looser could
+// carry what the upstream echoed from the request.
 func isDocumentedEnvelope(contentType []string, body []byte) bool {
-	if len(contentType) != 1 || !isJSONUTF8(contentType[0]) {
-		return false
-	}
-	doc, err := strictjson.Parse(body, envelopeNames)
-	if err != nil {
-		return false
-	}
-	for name := range doc {
-		if !slices.Contains(envelopeMembers, name) {
-			return false
-		}
-	}
-	typ, _ := doc["Type"].(string)
-	instance, _ := doc["Instance"].(string)
-	_, hasAction := doc["Action"].(string)
-	_, hasDetail := doc["Detail"].(string)
-	ext, hasExtensions := doc["Extensions"]
-	return slices.Contains(envelope.Types, typ) && instance != "" && hasAction && hasDetail &&
-		(!hasExtensions || isEnvelopeExtensions(ext))
+	return len(contentType) == 1 && isJSONUTF8(contentType[0]) && envelope.IsDocumented(body)
 }
 
 // isJSONUTF8 says whether a Content-Type is application/json with no
@@ -247,40 +221,6 @@ func isJSONUTF8(contentType string) bool {
 	for name, value := range params {
 		if name != "charset" || !strings.EqualFold(value, "utf-8") {
 			return false
-		}
-	}
-	return true
-}
-
-// isEnvelopeExtensions says whether v is an Extensions object: optional
-// Request and Features, each mapping names to lists of reasons.
-func isEnvelopeExtensions(v any) bool {
-	ext, ok := v.(map[string]any)
-	if !ok {
-		return false
-	}
-	for name, lists := range ext {
-		if name != "Request" && name != "Features" || !isReasonLists(lists) {
-			return false
-		}
-	}
-	return true
-}
-
-func isReasonLists(v any) bool {
-	lists, ok := v.(map[string]any)
-	if !ok {
-		return false
-	}
-	for _, list := range lists {
-		reasons, ok := list.([]any)
-		if !ok {
-			return false
-		}
-		for _, reason := range reasons {
-			if _, ok := reason.(string); !ok {
-				return false
-			}
 		}
 	}
 	return true

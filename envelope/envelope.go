@@ -2,23 +2,61 @@ package envelope
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
 // Envelope is the provider's documented error body.
 type Envelope struct {
-	Type       string      `json:"Type"`
-	Instance   string      `json:"Instance"`
-	Action     string      `json:"Action"`
-	Detail     string      `json:"Detail"`
-	Extensions *Extensions `json:"Extensions,omitempty"`
+	Type             string            `json:"Type"`
+	Instance         string            `json:"Instance"`
+	Action           string            `json:"Action"`
+	Detail           string            `json:"Detail"`
+	Extensions       *Extensions       `json:"Extensions,omitempty"`
+	RequestExtension *RequestExtension `json:"RequestExtension,omitempty"`
 }
 
 // Extensions holds the details of invalid request properties.
 type Extensions struct {
 	Request map[string][]string `json:"Request,omitempty"`
+}
+
+// RequestExtension lists field errors as the provider's current document
+// defines them, beside Extensions.Request, which the endpoint's page
+// documents and clients already read.
+type RequestExtension struct {
+	Body []FieldError `json:"Body"`
+}
+
+// FieldError is one invalid field of a request.
+type FieldError struct {
+	Field       string `json:"Field"`
+	Reason      string `json:"Reason"`
+	Description string `json:"Description"`
+}
+
+// reasonSchemaValidation is the provider's Reason for a field that breaks
+// the request's schema.
+const reasonSchemaValidation = "SchemaValidation"
+
+// SetFieldErrors reports invalid properties, each with its reasons, in both
+// places the provider documents: Extensions.Request and
+// RequestExtension.Body (one entry a property, its reasons joined, in a
+// stable order).
+func (e *Envelope) SetFieldErrors(fields map[string][]string) {
+	if len(fields) == 0 {
+		return
+	}
+	e.Extensions = &Extensions{Request: fields}
+	body := make([]FieldError, 0, len(fields))
+	for _, field := range slices.Sorted(maps.Keys(fields)) {
+		body = append(body, FieldError{Field: field, Reason: reasonSchemaValidation, Description: strings.Join(fields[field], "; ")})
+	}
+	e.RequestExtension = &RequestExtension{Body: body}
 }
 
 // RetryAfterSeconds is what a client is told to wait when the gateway
