@@ -130,7 +130,7 @@ func TestOpenAPIRefuses(t *testing.T) {
 		{name: "nullable: null where not nullable", method: "POST", target: "/v1/checkout/payout", body: `{"CustomerID":null,"FiatAmount":10,` + payoutCard + `}`, status: 400, reason: envelope.ReasonSchema, action: "CreatePayout",
 			fields: map[string][]string{"CustomerID": {"must be a string, not null"}}},
 		{name: "boolean exclusiveMinimum in a body", method: "POST", target: "/v1/checkout/payout", body: `{"CustomerID":"c1","FiatAmount":0,` + payoutCard + `}`, status: 400, reason: envelope.ReasonSchema,
-			fields: map[string][]string{"FiatAmount": {"is not valid"}}},
+			fields: map[string][]string{"FiatAmount": {"must be more than 0"}}},
 		{name: "readOnly property", method: "POST", target: "/v1/checkout/payout", body: `{"PayoutID":"p1","CustomerID":"c1","FiatAmount":1,` + payoutCard + `}`, status: 400, reason: envelope.ReasonSchema},
 		{name: "discriminator picks the branch", method: "POST", target: "/v1/checkout/payout", body: `{"CustomerID":"c1","FiatAmount":1,"PaymentMethod":{"Type":"Card","PaymentMethodID":"x"}}`, status: 400, reason: envelope.ReasonSchema,
 			fields: map[string][]string{"PaymentMethod.PaymentMethodID": {"must be a valid uuid"}}},

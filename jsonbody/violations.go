@@ -63,11 +63,12 @@ func (s *Schema) violations(root *jsonschema.ValidationError, body any) map[stri
 }
 
 // reasonFor words one violation in plain English, naming the rule and its
-// limit but never the submitted value: bodies carry KYC data.
+// limit but never the submitted value: bodies carry KYC data. It refines
+// Describe with what this schema says around the rule.
 func (s *Schema) reasonFor(e *jsonschema.ValidationError) string {
 	switch k := e.ErrorKind.(type) {
 	case *kind.Type:
-		return "must be " + articled(k.Want) + ", not " + k.Got
+		return Describe(e) + ", not " + k.Got
 	case *kind.MinLength:
 		if k.Want == 1 {
 			return "must not be empty"
@@ -75,26 +76,14 @@ func (s *Schema) reasonFor(e *jsonschema.ValidationError) string {
 		if s.maxLengthAt(e.SchemaURL) == k.Want {
 			return fmt.Sprintf("must be exactly %d characters", k.Want)
 		}
-		return fmt.Sprintf("must be at least %d characters", k.Want)
 	case *kind.MaxLength:
 		if s.minLengthAt(e.SchemaURL) == k.Want {
 			return fmt.Sprintf("must be exactly %d characters", k.Want)
 		}
-		return fmt.Sprintf("must be at most %d characters", k.Want)
 	case *kind.Enum:
 		if msg, ok := s.keywordAt(e.SchemaURL, "x-enum-message").(string); ok {
 			return msg
 		}
-		if len(k.Want) <= maxListedEnum {
-			names := make([]string, len(k.Want))
-			for i, w := range k.Want {
-				names[i] = fmt.Sprint(w)
-			}
-			return "must be one of " + strings.Join(names, ", ")
-		}
-		return "must be one of the allowed values"
-	case *kind.Const:
-		return fmt.Sprintf("must be %v", k.Want)
 	case *kind.Format:
 		if strings.HasPrefix(k.Want, largeEnumFormat) {
 			if msg, ok := s.keywordAt(e.SchemaURL, "x-enum-message").(string); ok {
@@ -105,22 +94,62 @@ func (s *Schema) reasonFor(e *jsonschema.ValidationError) string {
 		if k.Want == "date" {
 			return "must be a real calendar date written YYYY-MM-DD"
 		}
+	case *formattingCharacters, *dateOutOfRange, *datesOutOfOrder:
+		return k.LocalizedString(nil) // worded for the client already
+	}
+	return Describe(e)
+}
+
+// Describe words a violation by its rule and limit alone, never the value
+// checked: the wording every schema of the gateway, body or parameter,
+// answers with.
+func Describe(e *jsonschema.ValidationError) string {
+	switch k := e.ErrorKind.(type) {
+	case *kind.Type:
+		return "must be " + Articled(k.Want)
+	case *kind.MinLength:
+		return fmt.Sprintf("must be at least %d characters", k.Want)
+	case *kind.MaxLength:
+		return fmt.Sprintf("must be at most %d characters", k.Want)
+	case *kind.Enum:
+		if len(k.Want) > maxListedEnum {
+			return "must be one of the allowed values"
+		}
+		names := make([]string, len(k.Want))
+		for i, w := range k.Want {
+			names[i] = fmt.Sprint(w)
+		}
+		return "must be one of " + strings.Join(names, ", ")
+	case *kind.Const:
+		return fmt.Sprintf("must be %v", k.Want)
+	case *kind.Format:
 		return "must be a valid " + k.Want
 	case *kind.Pattern:
 		return "must match the pattern " + k.Want
+	case *kind.Minimum:
+		return "must be at least " + k.Want.RatString()
+	case *kind.Maximum:
+		return "must be at most " + k.Want.RatString()
+	case *kind.ExclusiveMinimum:
+		return "must be more than " + k.Want.RatString()
+	case *kind.ExclusiveMaximum:
+		return "must be less than " + k.Want.RatString()
+	case *kind.MultipleOf:
+		return "must be a multiple of " + k.Want.RatString()
 	case *kind.MinItems:
 		return fmt.Sprintf("must have at least %d items", k.Want)
 	case *kind.MaxItems:
 		return fmt.Sprintf("must have at most %d items", k.Want)
+	case *kind.UniqueItems:
+		return "must not repeat an item"
 	case *kind.FalseSchema:
 		return "is not allowed"
-	case *formattingCharacters, *dateOutOfRange, *datesOutOfOrder:
-		return k.LocalizedString(nil) // worded for the client already
 	}
 	return "is not valid"
 }
 
-func articled(types []string) string {
+// Articled names JSON types with their article: "an integer or a string".
+func Articled(types []string) string {
 	out := make([]string, len(types))
 	for i, t := range types {
 		switch t {

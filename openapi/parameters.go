@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/checkoutgw/checkoutgw/jsonbody"
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
@@ -302,25 +303,12 @@ func convertText(text string, types []string) (any, string) {
 			}
 		}
 	}
-	return nil, "must be " + articled(types)
+	return nil, "must be " + jsonbody.Articled(types)
 }
 
 func isNaNOrInf(text string) bool {
 	t := strings.ToLower(strings.TrimLeft(text, "+-"))
 	return t == "nan" || strings.HasPrefix(t, "inf")
-}
-
-func articled(types []string) string {
-	words := make([]string, len(types))
-	for i, typ := range types {
-		switch typ {
-		case "integer", "array", "object":
-			words[i] = "an " + typ
-		default:
-			words[i] = "a " + typ
-		}
-	}
-	return strings.Join(words, " or ")
 }
 
 func (p *parameter) validate(value any) string {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/checkoutgw/checkoutgw/jsonbody"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -48,7 +49,7 @@ func leafLocations(err error) []string {
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
 		if len(e.Causes) == 0 {
-			out = append(out, "/"+strings.Join(e.InstanceLocation, "/")+" "+leafReason(e))
+			out = append(out, "/"+strings.Join(e.InstanceLocation, "/")+" "+jsonbody.Describe(e))
 		}
 		for _, c := range e.Causes {
 			walk(c)
