@@ -24,7 +24,8 @@ const (
 // config's own registry (served on the admin /metrics endpoint). Every label
 // takes values from a small fixed set: never a kid, a key or a client.
 type gatewayMetrics struct {
-	requests           *prometheus.CounterVec // outcome, reason
+	handler            string                 // this handler's label: its action
+	requests           *prometheus.CounterVec // handler, outcome, reason
 	verification       prometheus.Histogram   // seconds per signature verification
 	upstreamNormalised *prometheus.CounterVec // class: 4xx, 5xx
 	keyRefreshes       *prometheus.CounterVec // result: ok, error
@@ -36,13 +37,13 @@ type gatewayMetrics struct {
 // newGatewayMetrics registers the collectors, or reuses those that another
 // gateway handler in the same config already registered, so that several
 // handlers and config reloads neither panic nor double count.
-func newGatewayMetrics(registry prometheus.Registerer) (*gatewayMetrics, error) {
-	m := &gatewayMetrics{}
+func newGatewayMetrics(registry prometheus.Registerer, handler string) (*gatewayMetrics, error) {
+	m := &gatewayMetrics{handler: handler}
 	var err error
 	if m.requests, err = registerOrExisting(registry, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Name: "requests_total",
-		Help: "Requests judged by the checkout gateway, by outcome and reason code.",
-	}, []string{"outcome", "reason"})); err != nil {
+		Help: "Requests judged by the checkout gateway, by handler (its action), outcome and reason code.",
+	}, []string{"handler", "outcome", "reason"})); err != nil {
 		return nil, err
 	}
 	if m.verification, err = registerOrExisting(registry, prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -100,7 +101,7 @@ func (m *gatewayMetrics) countRequest(outcome string, r envelope.Reason) {
 	if m == nil {
 		return
 	}
-	m.requests.WithLabelValues(outcome, string(r)).Inc()
+	m.requests.WithLabelValues(m.handler, outcome, string(r)).Inc()
 }
 
 func (m *gatewayMetrics) observeVerification(d time.Duration) {

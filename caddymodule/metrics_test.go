@@ -32,12 +32,12 @@ func TestMetricsOnAdminEndpoint(t *testing.T) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	for series, want := range map[string]float64{
-		`caddy_checkout_gateway_requests_total{outcome="accepted",reason=""}`:                 3,
-		`caddy_checkout_gateway_requests_total{outcome="refused",reason="token_missing"}`:     2,
-		`caddy_checkout_gateway_requests_total{outcome="refused",reason="token_malformed"}`:   1,
-		`caddy_checkout_gateway_requests_total{outcome="refused",reason="signature_invalid"}`: 4,
-		`caddy_checkout_gateway_signature_verification_seconds_count`:                         7,
-		`caddy_checkout_gateway_keys_loaded{handler="CreateManagedSession",source="file"}`:    1,
+		`caddy_checkout_gateway_requests_total{handler="CreateManagedSession",outcome="accepted",reason=""}`:                 3,
+		`caddy_checkout_gateway_requests_total{handler="CreateManagedSession",outcome="refused",reason="token_missing"}`:     2,
+		`caddy_checkout_gateway_requests_total{handler="CreateManagedSession",outcome="refused",reason="token_malformed"}`:   1,
+		`caddy_checkout_gateway_requests_total{handler="CreateManagedSession",outcome="refused",reason="signature_invalid"}`: 4,
+		`caddy_checkout_gateway_signature_verification_seconds_count`:                                                        7,
+		`caddy_checkout_gateway_keys_loaded{handler="CreateManagedSession",source="file"}`:                                   1,
 	} {
 		m := regexp.MustCompile(regexp.QuoteMeta(series) + ` (\S+)`).FindSubmatch(body)
 		if m == nil {

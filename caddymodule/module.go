@@ -155,7 +155,7 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		return err
 	}
 	g.warnIfLogsRecordSecrets(ctx)
-	metrics, err := newGatewayMetrics(ctx.GetMetricsRegistry())
+	metrics, err := newGatewayMetrics(ctx.GetMetricsRegistry(), g.Action)
 	if err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}

@@ -40,7 +40,7 @@ func metricValue(t *testing.T, adminPort int, series string) float64 {
 }
 
 func reportedSeries(r envelope.Reason) string {
-	return fmt.Sprintf(`caddy_checkout_gateway_requests_total{outcome="reported",reason="%s"}`, r)
+	return fmt.Sprintf(`caddy_checkout_gateway_requests_total{handler="CreateManagedSession",outcome="reported",reason="%s"}`, r)
 }
 
 // TestReportOnly sends would-be refusals of every covered group through a
