@@ -57,6 +57,7 @@ const (
 	ReasonRateLimited        Reason = "rate_limited"
 	ReasonRateLimitStoreDown Reason = "rate_limit_store_unavailable"
 	ReasonHandlerError       Reason = "handler_error"
+	ReasonReplayNotDurable   Reason = "replay_not_durable"
 )
 
 // Envelope Types, as the provider documents them.
@@ -125,6 +126,8 @@ var verdicts = map[Reason]Verdict{
 	ReasonRateLimitStoreDown: {http.StatusServiceUnavailable, TypeUnexpected},
 	// A later handler\'s status is kept; this is only its fallback.
 	ReasonHandlerError: {http.StatusInternalServerError, TypeUnexpected},
+	// The signature was marked used but too few replicas confirmed it.
+	ReasonReplayNotDurable: {http.StatusServiceUnavailable, TypeUnexpected},
 }
 
 // VerdictOf is the status and Type that r answers with.
