@@ -289,7 +289,7 @@ func BenchmarkReplayStore(b *testing.B) {
 			}
 			client, err := redisconn.NewClient(url, "")
 			must(b, err)
-			s := replay.NewRedisStore(client, "bench:")
+			s := replay.NewRedisStore(client, "bench:", 0)
 			b.Cleanup(func() { _ = s.Destruct() })
 			return s
 		},

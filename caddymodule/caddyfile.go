@@ -37,6 +37,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		api_keys           <path>
 //		replay_protection  memory [max_entries <n>]
 //		replay_protection  redis <url> [key_prefix <prefix>] [ca_file <pem>] [on_error closed|open]
+//		                   [replicas <n>]
 //		rate_limit         <n>/<period> [burst <b>] [per kid|api_key] [store memory|redis <url>]
 //		                   [key_prefix <prefix>] [ca_file <pem>] [on_error closed|open]
 //		report_only        [signature] [body] [replay] [rate_limit]   # no argument: all
@@ -212,7 +213,7 @@ func (g *Gateway) unmarshalJWKSURL(d *caddyfile.Dispenser) error {
 }
 
 // unmarshalReplayProtection reads `replay_protection memory [max_entries N]`
-// or `replay_protection redis <url> [key_prefix P] [on_error closed|open]`.
+// or `replay_protection redis <url> [key_prefix P] [ca_file F] [on_error closed|open] [replicas N]`.
 func (g *Gateway) unmarshalReplayProtection(d *caddyfile.Dispenser) error {
 	args := d.RemainingArgs()
 	if len(args) == 0 {
@@ -256,6 +257,12 @@ func (g *Gateway) unmarshalReplayProtection(d *caddyfile.Dispenser) error {
 				return d.Errf("replay_protection on_error: %q is neither open nor closed", value)
 			}
 			rp.OnError = value
+		case name == "replicas" && rp.Store == "redis":
+			n, err := strconv.Atoi(value)
+			if err != nil || n < 0 {
+				return d.Errf("replay_protection replicas: %q is not a whole number", value)
+			}
+			rp.Replicas = &n
 		default:
 			return d.Errf("replay_protection %s: unknown option %q", rp.Store, name)
 		}

@@ -13,20 +13,20 @@ import (
 )
 
 // redisCluster is a real 3-master Redis Cluster on free loopback ports,
-// owned by one test.
+// with replicasPerMaster replicas of each master, owned by one test.
 type redisCluster struct {
 	nodes []*redisServer
 	dir   string
 }
 
-func startRedisCluster(t *testing.T) *redisCluster {
+func startRedisCluster(t *testing.T, replicasPerMaster int) *redisCluster {
 	startRedis(t).stop() // skips, or fails in CI, without redis-server
 	if _, err := exec.LookPath("redis-cli"); err != nil {
 		t.Fatal("redis-cli is missing next to redis-server")
 	}
 	c := &redisCluster{dir: t.TempDir()}
 	var addrs []string
-	for range 3 {
+	for range 3 * (1 + replicasPerMaster) {
 		rs := &redisServer{port: freePort(t), t: t}
 		rs.args = []string{"--cluster-enabled", "yes", "--cluster-config-file", fmt.Sprintf("nodes-%d.conf", rs.port), "--cluster-node-timeout", "1000", "--dir", c.dir,
 			// A master that comes back must still know the used signatures.
@@ -36,15 +36,29 @@ func startRedisCluster(t *testing.T) *redisCluster {
 		c.nodes = append(c.nodes, rs)
 		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", rs.port))
 	}
-	create := exec.Command("redis-cli", append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...)
+	create := exec.Command("redis-cli", append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", fmt.Sprint(replicasPerMaster), "--cluster-yes")...)
 	if out, err := create.CombinedOutput(); err != nil {
 		t.Fatalf("creating the cluster: %v\n%s", err, out)
 	}
 	c.waitState(t, "ok")
+	eventually(t, 20*time.Second, "every master has its replicas", func() bool {
+		client := redis.NewClient(&redis.Options{Addr: addrs[0]})
+		defer client.Close()
+		slots, err := client.ClusterSlots(context.Background()).Result()
+		if err != nil {
+			return false
+		}
+		for _, slot := range slots {
+			if len(slot.Nodes) != 1+replicasPerMaster {
+				return false
+			}
+		}
+		return true
+	})
 	return c
 }
 
-// url names every master, as an operator would.
+// url names every node, as an operator would.
 func (c *redisCluster) url() string {
 	var extra []string
 	for _, n := range c.nodes[1:] {
@@ -77,8 +91,9 @@ func (c *redisCluster) waitState(t *testing.T, state string) {
 // ever accepted; once it is back the gateway recovers without a restart.
 // The cluster has no replicas, so this is an outage, not a failover.
 func TestRedisClusterReplayAndRateLimit(t *testing.T) {
-	c := startRedisCluster(t)
-	f := newVerdictFixture(t, "\t\t\treplay_protection redis "+c.url()+"\n\t\t\trate_limit 1000/1s store redis "+c.url()+"\n")
+	c := startRedisCluster(t, 0)
+	// Without replicas there is nothing to wait for (replicas 0).
+	f := newVerdictFixture(t, "\t\t\treplay_protection redis "+c.url()+" replicas 0\n\t\t\trate_limit 1000/1s store redis "+c.url()+"\n")
 	// Tokens differ by jti, so their replay keys spread over the slots.
 	var used []string
 	for i := range 12 {

@@ -49,6 +49,13 @@ type ReplayProtection struct {
 	// the request with 503 (no signature can be replayed), `open` lets it
 	// through unchecked (availability first). Default: `closed`
 	OnError string `json:"on_error,omitempty"`
+
+	// For `redis`: how many replicas of the key's master must confirm a
+	// signature as used (WAIT) before the request goes on, so that a
+	// failover cannot forget it. When fewer confirm within 250 ms, on_error
+	// decides; the signature stays marked. Default: `1` for a Cluster or
+	// Sentinel, `0` (no waiting) for one node
+	Replicas *int `json:"replicas,omitempty"`
 }
 
 // startReplayProtection checks the replay options and joins the shared store.
@@ -69,6 +76,9 @@ func (g *Gateway) startReplayProtection() error {
 		if rp.KeyPrefix == "" {
 			rp.KeyPrefix = defaultReplayKeyPrefix
 		}
+		if err := rp.defaultReplicas(); err != nil {
+			return fmt.Errorf("replay_protection: %w", err)
+		}
 	default:
 		return fmt.Errorf("replay_protection: store %q is neither memory nor redis", rp.Store)
 	}
@@ -87,6 +97,27 @@ func (g *Gateway) startReplayProtection() error {
 	return nil
 }
 
+// defaultReplicas makes a Cluster or Sentinel wait for one replica, as
+// both exist to fail over; one node has nothing to wait for.
+func (rp *ReplayProtection) defaultReplicas() error {
+	opts, err := redisconn.Options(rp.RedisURL, rp.CAFile)
+	if err != nil {
+		return err
+	}
+	if rp.Replicas != nil {
+		if *rp.Replicas < 0 {
+			return fmt.Errorf("replicas: %d is negative", *rp.Replicas)
+		}
+		return nil
+	}
+	replicas := 0
+	if redisconn.Topology(opts) != "single" {
+		replicas = 1
+	}
+	rp.Replicas = &replicas
+	return nil
+}
+
 // checkReplay marks the signature used, as the last step before
 // forwarding, so that only fully valid requests consume it. It is
 // remembered until the token expires, plus the clock skew.
@@ -99,6 +130,10 @@ func (g *Gateway) checkReplay(ctx context.Context, tok *signedrequest.Token) *en
 	switch {
 	case errors.Is(err, replay.ErrFull):
 		return envelope.Reject(envelope.ReasonReplayStoreFull, "the gateway cannot accept new signatures right now; try again shortly")
+	case errors.Is(err, replay.ErrNotDurable) && g.ReplayProtection.OnError == "closed":
+		rej := envelope.Reject(envelope.ReasonReplayNotDurable, "the gateway could not record this signature safely; it now counts as used, so sign the request anew and try again shortly")
+		rej.Cause = err
+		return rej
 	case err != nil && g.ReplayProtection.OnError == "open":
 		g.logger.Warn("replay store unavailable; letting the request through unchecked (on_error open)", zap.Error(err))
 		return nil
@@ -118,7 +153,7 @@ var replayStores = caddy.NewUsagePool()
 
 func (rp *ReplayProtection) poolKey() string {
 	if rp.Store == "redis" {
-		return "redis " + rp.RedisURL + " " + rp.CAFile + " " + rp.KeyPrefix
+		return fmt.Sprintf("redis %s %s %s %d", rp.RedisURL, rp.CAFile, rp.KeyPrefix, *rp.Replicas)
 	}
 	return fmt.Sprintf("memory %d", rp.MaxEntries)
 }
@@ -131,7 +166,7 @@ func (rp *ReplayProtection) acquire() (replay.Store, error) {
 			if err != nil {
 				return nil, err
 			}
-			return replay.NewRedisStore(client, rp.KeyPrefix), nil
+			return replay.NewRedisStore(client, rp.KeyPrefix, *rp.Replicas), nil
 		}
 		return replay.NewMemoryStore(rp.MaxEntries, time.Now), nil
 	})

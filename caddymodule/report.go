@@ -56,6 +56,7 @@ var reasonGroup = map[envelope.Reason]string{
 	envelope.ReasonReplayStoreDown:    groupReplay,
 	envelope.ReasonRateLimited:        groupRateLimit,
 	envelope.ReasonRateLimitStoreDown: groupRateLimit,
+	envelope.ReasonReplayNotDurable:   groupReplay,
 }
 
 func checkReportGroups(groups []string) error {

@@ -62,6 +62,7 @@ const (
 	ReasonParameterInvalid  Reason = "parameter_invalid"
 	ReasonBodyRequired      Reason = "body_required"
 	ReasonBodyNotAllowed    Reason = "body_not_allowed"
+	ReasonReplayNotDurable  Reason = "replay_not_durable"
 )
 
 // Envelope Types, as the provider documents them.
@@ -135,6 +136,8 @@ var verdicts = map[Reason]Verdict{
 	ReasonParameterInvalid:  {http.StatusBadRequest, TypeInvalidMessage},
 	ReasonBodyRequired:      {http.StatusBadRequest, TypeInvalidMessage},
 	ReasonBodyNotAllowed:    {http.StatusBadRequest, TypeInvalidMessage},
+	// The signature was marked used but too few replicas confirmed it.
+	ReasonReplayNotDurable: {http.StatusServiceUnavailable, TypeUnexpected},
 }
 
 // VerdictOf is the status and Type that r answers with.
