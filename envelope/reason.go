@@ -62,6 +62,8 @@ const (
 	ReasonParameterInvalid  Reason = "parameter_invalid"
 	ReasonBodyRequired      Reason = "body_required"
 	ReasonBodyNotAllowed    Reason = "body_not_allowed"
+	// validate_responses enforce (issue #14)
+	ReasonResponseInvalid Reason = "response_invalid"
 )
 
 // Envelope Types, as the provider documents them.
@@ -135,6 +137,8 @@ var verdicts = map[Reason]Verdict{
 	ReasonParameterInvalid:  {http.StatusBadRequest, TypeInvalidMessage},
 	ReasonBodyRequired:      {http.StatusBadRequest, TypeInvalidMessage},
 	ReasonBodyNotAllowed:    {http.StatusBadRequest, TypeInvalidMessage},
+	// validate_responses enforce (issue #14)
+	ReasonResponseInvalid: {http.StatusBadGateway, TypeUnexpected},
 }
 
 // VerdictOf is the status and Type that r answers with.
