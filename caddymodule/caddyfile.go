@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,7 +50,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		methods            <method...>
 //		schema             <name|path>
 //		openapi            <file> {               # instead of schema and methods
-//			base_path <path>
+//			base_path          <path>
+//			validate_responses log|enforce
 //		}
 //		action             <action>
 //		max_body_size      <size>
@@ -156,7 +158,7 @@ func (g *Gateway) unmarshalOption(d *caddyfile.Dispenser, option string) error {
 	return d.Errf("unknown option %q%s; the options are %s", option, didYouMean(option, caddyfileOptions), strings.Join(caddyfileOptions, ", "))
 }
 
-// unmarshalJWKSURL reads `jwks_url <url> [{ refresh <duration> }]`.
+// unmarshalOpenAPI reads `openapi <file> [{ base_path <path>; validate_responses log|enforce }]`.
 func (g *Gateway) unmarshalOpenAPI(d *caddyfile.Dispenser) error {
 	file, err := oneArg(d, "openapi")
 	if err != nil {
@@ -172,6 +174,16 @@ func (g *Gateway) unmarshalOpenAPI(d *caddyfile.Dispenser) error {
 			if err := setString(d, "openapi base_path", &g.OpenAPI.BasePath); err != nil {
 				return err
 			}
+		case "validate_responses":
+			if g.OpenAPI.ValidateResponses != "" {
+				return d.Errf("openapi validate_responses: option given more than once")
+			}
+			if err := setString(d, "openapi validate_responses", &g.OpenAPI.ValidateResponses); err != nil {
+				return err
+			}
+			if !slices.Contains(responseModes, g.OpenAPI.ValidateResponses) {
+				return d.Errf("openapi validate_responses: %q is not one of %s", g.OpenAPI.ValidateResponses, strings.Join(responseModes, ", "))
+			}
 		default:
 			return d.Errf("openapi: unknown option %q", option)
 		}
@@ -179,6 +191,7 @@ func (g *Gateway) unmarshalOpenAPI(d *caddyfile.Dispenser) error {
 	return nil
 }
 
+// unmarshalJWKSURL reads `jwks_url <url> [{ refresh <duration> }]`.
 func (g *Gateway) unmarshalJWKSURL(d *caddyfile.Dispenser) error {
 	rawURL, err := oneArg(d, "jwks_url")
 	if err != nil {

@@ -157,14 +157,26 @@ func (g *Gateway) forward(uw *upstreamWriter, r *http.Request, next caddyhttp.Ha
 
 	w := uw.ResponseWriterWrapper.ResponseWriter
 	uw.noteCallerHeaders()
+	g.watchAnswer(uw, r)
 	err := next.ServeHTTP(uw, r)
 	switch {
 	case uw.wroteHeader && err != nil:
 		// The status is gone; only cutting the connection tells the client
 		// that the answer is incomplete. recoverPanic logs it.
 		panic(http.ErrAbortHandler)
+	case uw.wroteHeader && uw.streamedUnchecked:
+		g.answerStreamedUnchecked(uw, r)
+		g.metrics.countRequest(outcomeAccepted, "")
+		return nil
 	case uw.wroteHeader:
 		g.metrics.countRequest(outcomeAccepted, "")
+		return nil
+	case uw.holding && uw.status < http.StatusBadRequest && err != nil:
+		uw.clearUpstreamHeaders()
+		g.refuse(w, r, envelope.Reject(envelope.ReasonUpstreamError, "the checkout service's %d answer was cut short", uw.status), nil, append(uw.heldFields(faultCutShort), zap.Error(err))...)
+		return nil
+	case uw.holding && uw.status < http.StatusBadRequest:
+		g.settleAnswer(w, uw, r)
 		return nil
 	case uw.holding && uw.isEnvelope():
 		uw.releaseHeld()
@@ -240,7 +252,8 @@ func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, rej *envelope.R
 		setPlaceholder(r, placeholderKid, envelope.Clip(tok.Kid()))
 	}
 	outcome := outcomeRefused
-	if rej.Reason == envelope.ReasonUpstreamError || rej.Reason == envelope.ReasonUpstreamDown || rej.Reason == envelope.ReasonUpstreamTimeout {
+	switch rej.Reason {
+	case envelope.ReasonUpstreamError, envelope.ReasonUpstreamDown, envelope.ReasonUpstreamTimeout, envelope.ReasonResponseInvalid:
 		outcome = outcomeUpstreamError
 	}
 	g.metrics.countRequest(outcome, rej.Reason)

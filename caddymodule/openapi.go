@@ -30,12 +30,19 @@ type OpenAPI struct {
 	// The path prefix the document's paths are served under, as the client
 	// sends it. Default: the path of the document's first `servers[].url`.
 	BasePath string `json:"base_path,omitempty"`
+
+	// Check the upstream's 2xx JSON answers against the operation's
+	// response schema: "log" logs and counts a mismatch and passes the
+	// answer on, "enforce" also replaces it with a 502 envelope. Default:
+	// off, and answers stream unheld.
+	ValidateResponses string `json:"validate_responses,omitempty"`
 }
 
 // openAPIGuard is a loaded document and its compiled body schemas.
 type openAPIGuard struct {
 	doc      *openapi.Document
 	bodies   []*jsonbody.Schema     // by operation index; nil without a body schema
+	answers  *answerChecks          // nil when validate_responses is off
 	verdicts *prometheus.CounterVec // operation, verdict
 }
 
@@ -86,6 +93,9 @@ func (g *Gateway) provisionOpenAPI(ctx caddy.Context) error {
 		if api.bodies[i], err = jsonbody.Compile(map[string][]byte{location: op.Body.Schema}, location, g.now); err != nil {
 			return fmt.Errorf("openapi %s: operation %s (%s): %w", g.OpenAPI.File, op.Action, op.Body.Pointer, err)
 		}
+	}
+	if api.answers, err = g.provisionAnswerChecks(ctx, doc); err != nil {
+		return err
 	}
 	if api.verdicts, err = registerOrExisting(ctx.GetMetricsRegistry(), prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Name: "operation_verdicts_total",

@@ -43,20 +43,28 @@ const (
 )
 
 // upstreamWriter passes 2xx and 3xx answers straight through, streamed, and
-// holds back 4xx and 5xx answers so that only envelopes reach the client.
-// It relays no 1xx and lets no one take over the client connection.
+// holds back 4xx and 5xx answers so that only envelopes reach the client,
+// and 2xx answers whose response schema validate_responses checks. It
+// relays no 1xx and lets no one take over the client connection.
 type upstreamWriter struct {
 	*caddyhttp.ResponseWriterWrapper
 	callerHeaders map[string]bool // response headers set before the upstream answered
-	status        int             // status of a held-back error answer
-	holding       bool            // an error answer is being held back
-	wroteHeader   bool            // a response has started towards the client
-	switching     bool            // the upstream answered 101 or a handler tried to take the connection
-	overflow      bool            // the held-back body was larger than the bound
-	contentType   []string        // Content-Type of the held-back answer
-	received      int64           // size of the held-back body, past the bound too
-	digest        hash.Hash       // SHA-256 of the whole held-back body
-	held          bytes.Buffer
+	// checksSuccess, when set, says which 2xx statuses are held for a check.
+	checksSuccess func(status int) bool
+	// streamsOversized lets a held 2xx answer that outgrows the bound go on
+	// streamed, unchecked, instead of being refused.
+	streamsOversized  bool
+	streamedUnchecked bool      // a held 2xx answer outgrew the bound and was let through
+	status            int       // status of a held-back answer
+	holding           bool      // an answer is being held back
+	limit             int       // how much of the held-back body is kept
+	wroteHeader       bool      // a response has started towards the client
+	switching         bool      // the upstream answered 101 or a handler tried to take the connection
+	overflow          bool      // the held-back body was larger than the bound
+	contentType       []string  // Content-Type of the held-back answer
+	received          int64     // size of the held-back body, past the bound too
+	digest            hash.Hash // SHA-256 of the whole held-back body
+	held              bytes.Buffer
 }
 
 func newUpstreamWriter(w http.ResponseWriter) *upstreamWriter {
@@ -84,8 +92,12 @@ func (u *upstreamWriter) WriteHeader(status int) {
 	if u.wroteHeader || u.holding {
 		return
 	}
-	if status >= http.StatusBadRequest {
+	if status >= http.StatusBadRequest || u.checksSuccess != nil && u.checksSuccess(status) {
 		u.status, u.holding = status, true
+		u.limit = maxUpstreamErrorBody
+		if status < http.StatusBadRequest {
+			u.limit = maxCheckedAnswer
+		}
 		u.contentType = slices.Clone(u.Header().Values("Content-Type"))
 		u.digest = sha256.New()
 		return
@@ -103,11 +115,18 @@ func (u *upstreamWriter) Write(p []byte) (int, error) {
 	}
 	u.received += int64(len(p))
 	u.digest.Write(p)
-	room := maxUpstreamErrorBody + 1 - u.held.Len()
-	if room > 0 {
-		u.held.Write(p[:min(len(p), room)])
+	kept := min(len(p), max(u.limit+1-u.held.Len(), 0))
+	u.held.Write(p[:kept])
+	u.overflow = u.held.Len() > u.limit
+	if u.overflow && u.streamsOversized && u.status < http.StatusBadRequest {
+		// Too large to check: what was held goes first, then the rest
+		// streams as it would with the check off.
+		u.releaseHeld()
+		u.holding, u.streamedUnchecked = false, true
+		if _, err := u.ResponseWriterWrapper.Write(p[kept:]); err != nil {
+			return kept, err
+		}
 	}
-	u.overflow = u.held.Len() > maxUpstreamErrorBody
 	return len(p), nil
 }
 

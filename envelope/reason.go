@@ -63,6 +63,8 @@ const (
 	ReasonBodyRequired      Reason = "body_required"
 	ReasonBodyNotAllowed    Reason = "body_not_allowed"
 	ReasonReplayNotDurable  Reason = "replay_not_durable"
+	// validate_responses enforce (issue #14)
+	ReasonResponseInvalid Reason = "response_invalid"
 )
 
 // Envelope Types, as the provider documents them.
@@ -138,6 +140,8 @@ var verdicts = map[Reason]Verdict{
 	ReasonBodyNotAllowed:    {http.StatusBadRequest, TypeInvalidMessage},
 	// The signature was marked used but too few replicas confirmed it.
 	ReasonReplayNotDurable: {http.StatusServiceUnavailable, TypeUnexpected},
+	// validate_responses enforce (issue #14)
+	ReasonResponseInvalid: {http.StatusBadGateway, TypeUnexpected},
 }
 
 // VerdictOf is the status and Type that r answers with.

@@ -38,6 +38,10 @@ type Operation struct {
 	Body    *Body  // nil when the operation declares no request body
 	params  []*parameter
 	query   map[string]*parameter
+	// responses by the key they are resolved by ("200", "2XX", "default");
+	// nil for one declared without a JSON schema.
+	responses    map[string]*Response
+	responseKeys []string
 }
 
 // Body is an operation's request body.
@@ -152,6 +156,9 @@ func (d *Document) operation(t *translator, template, method string, item *v3.Pa
 				return nil, fail(o.Body.Pointer, err)
 			}
 		}
+	}
+	if err := o.loadResponses(t, op); err != nil {
+		return nil, err
 	}
 	return o, nil
 }

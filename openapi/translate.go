@@ -10,13 +10,26 @@ import (
 )
 
 // translator turns the document's schemas into JSON Schema 2020-12, as
-// the document means them in a request: the OpenAPI 3.0 dialect
-// (nullable, boolean exclusive bounds) rewritten, readOnly properties
-// refused, a discriminator's mapping made the branch that is checked,
-// annotations that are not JSON Schema (x-*, example) left out.
+// the document means them in a request or, for a response translator, in
+// a response: the OpenAPI 3.0 dialect (nullable, boolean exclusive bounds)
+// rewritten, properties of the other direction (readOnly in requests,
+// writeOnly in responses) refused, a discriminator's mapping made the
+// branch that is checked, annotations that are not JSON Schema (x-*,
+// example) left out.
 type translator struct {
 	root      any
 	dialect30 bool
+	response  bool
+}
+
+// hiddenKeyword marks a property that may not appear in the direction
+// translated: the server sets readOnly ones, only clients send writeOnly
+// ones.
+func (t *translator) hiddenKeyword() string {
+	if t.response {
+		return "writeOnly"
+	}
+	return "readOnly"
 }
 
 // defsPrefix is where referenced schemas are inlined in a translated
@@ -124,8 +137,7 @@ func (t *translator) schema(v any) any {
 		// OpenAPI 3.0: siblings of $ref are ignored.
 		return map[string]any{"$ref": t.ref(ref)}
 	}
-	if readOnly, _ := n["readOnly"].(bool); readOnly {
-		// A property the server sets: a request may not send it.
+	if hidden, _ := n[t.hiddenKeyword()].(bool); hidden {
 		return false
 	}
 	out := make(map[string]any, len(n))
@@ -149,7 +161,7 @@ func (t *translator) schema(v any) any {
 		exclusiveBound(out, "exclusiveMinimum", "minimum")
 		exclusiveBound(out, "exclusiveMaximum", "maximum")
 	}
-	t.dropReadOnlyRequired(n, out)
+	t.dropHiddenRequired(n, out)
 	t.discriminate(n, out)
 	return out
 }
@@ -216,10 +228,10 @@ func exclusiveBound(s map[string]any, exclusive, inclusive string) {
 	}
 }
 
-// dropReadOnlyRequired takes readOnly properties out of required: OpenAPI
-// applies that requirement to responses only, and a request may not send
-// them at all.
-func (t *translator) dropReadOnlyRequired(in, out map[string]any) {
+// dropHiddenRequired takes the properties hidden in this direction out of
+// required: OpenAPI applies a readOnly property's requirement to responses
+// only, and a writeOnly one's to requests only.
+func (t *translator) dropHiddenRequired(in, out map[string]any) {
 	required, ok := in["required"].([]any)
 	props, _ := in["properties"].(map[string]any)
 	if !ok || props == nil {
@@ -228,20 +240,20 @@ func (t *translator) dropReadOnlyRequired(in, out map[string]any) {
 	kept := make([]any, 0, len(required))
 	for _, name := range required {
 		s, _ := name.(string)
-		if !t.isReadOnly(props[s]) {
+		if !t.isHidden(props[s]) {
 			kept = append(kept, name)
 		}
 	}
 	out["required"] = kept
 }
 
-func (t *translator) isReadOnly(v any) bool {
+func (t *translator) isHidden(v any) bool {
 	for range 16 { // bounded: references may form a cycle
 		n, ok := v.(map[string]any)
 		if !ok {
 			return false
 		}
-		if readOnly, _ := n["readOnly"].(bool); readOnly {
+		if hidden, _ := n[t.hiddenKeyword()].(bool); hidden {
 			return true
 		}
 		ref, ok := n["$ref"].(string)

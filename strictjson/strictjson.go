@@ -51,6 +51,20 @@ func Rule(err error) string {
 // the member names the caller expects: a member named like one of them
 // shares that string instead of allocating its own.
 func Parse(data []byte, names MemberNames) (map[string]any, error) {
+	v, err := parse(data, names, true)
+	if err != nil {
+		return nil, err
+	}
+	return v.(map[string]any), nil
+}
+
+// ParseValue is Parse for a document whose top level may be any JSON
+// value: an upstream answer can be a list.
+func ParseValue(data []byte, names MemberNames) (any, error) {
+	return parse(data, names, false)
+}
+
+func parse(data []byte, names MemberNames, objectOnly bool) (any, error) {
 	p := strictParser{data: data, names: names}
 	if len(data) >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF {
 		return nil, p.fail("byte-order mark before the JSON value")
@@ -59,7 +73,7 @@ func Parse(data []byte, names MemberNames) (map[string]any, error) {
 	if p.pos >= len(p.data) {
 		return nil, p.fail("empty document")
 	}
-	if p.data[p.pos] != '{' {
+	if objectOnly && p.data[p.pos] != '{' {
 		return nil, p.fail("the JSON value is not an object")
 	}
 	v, err := p.value(0)
@@ -70,7 +84,7 @@ func Parse(data []byte, names MemberNames) (map[string]any, error) {
 	if p.pos != len(p.data) {
 		return nil, p.fail("content after the JSON value")
 	}
-	return v.(map[string]any), nil
+	return v, nil
 }
 
 type strictParser struct {

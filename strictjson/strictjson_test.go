@@ -140,3 +140,29 @@ func TestMemberNamesLeaveOutEscapedNames(t *testing.T) {
 		}
 	}
 }
+
+func TestParseValueTakesAnyTopLevelValue(t *testing.T) {
+	cases := []struct {
+		name string
+		in   string
+		rule string // empty: accepted
+	}{
+		{"a list", `[{"a":1},{"a":2}]`, ""},
+		{"a string", `"x"`, ""},
+		{"an object", `{"a":1}`, ""},
+		{"duplicate member in a list", `[{"a":1,"a":2}]`, "duplicate member"},
+		{"trailing content", `[] []`, "content after the JSON value"},
+		{"empty", ` `, "empty document"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseValue([]byte(tc.in), nil)
+			switch {
+			case tc.rule == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.rule != "" && (err == nil || !strings.Contains(err.Error(), tc.rule)):
+				t.Fatalf("error %v, want %q", err, tc.rule)
+			}
+		})
+	}
+}
