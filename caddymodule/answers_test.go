@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -142,16 +140,7 @@ func (f *answerFixture) get(t *testing.T, target string) *http.Response {
 
 func (f *answerFixture) metric(t *testing.T, series string) float64 {
 	t.Helper()
-	resp, err := testClient.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", f.admin))
-	must(t, err)
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	m := regexp.MustCompile(regexp.QuoteMeta(series) + ` (\S+)`).FindSubmatch(body)
-	if m == nil {
-		return 0
-	}
-	got, _ := strconv.ParseFloat(string(m[1]), 64)
-	return got
+	return metricValue(t, f.admin, series)
 }
 
 // answerCases are the upstream answers and what a check finds in them:

@@ -57,18 +57,7 @@ func TestSignFollowsConfig(t *testing.T) {
 			o.headers = []string{"X-Api-Key: ak_a_secret"}
 			var out bytes.Buffer
 			err := runSign(nil, &out, io.Discard, o, time.Now())
-			got := out.String()
-			if tc.wantErr {
-				if err == nil {
-					t.Fatalf("sign succeeded: %s", got)
-				}
-				got = err.Error()
-			} else {
-				must(t, err)
-			}
-			if !strings.Contains(got, tc.want) {
-				t.Errorf("got %q, want %q", got, tc.want)
-			}
+			checkSignOutcome(t, out.String(), err, tc.wantErr, tc.want)
 		})
 	}
 }
@@ -122,18 +111,7 @@ https://127.0.0.1:%d {
 			err := runSign(nil, &out, &stderr, signOptions{
 				keyPath: writePrivateJWK(t, k), target: fmt.Sprintf("https://127.0.0.1:%d%s", port, testPath), method: "POST", bodyPath: bodyPath, send: true, tls: tc.tls,
 			}, time.Now())
-			got := out.String()
-			if tc.wantErr {
-				if err == nil {
-					t.Fatalf("sign succeeded: %s", got)
-				}
-				got = err.Error()
-			} else {
-				must(t, err)
-			}
-			if !strings.Contains(got, tc.want) {
-				t.Errorf("got %q, want %q", got, tc.want)
-			}
+			checkSignOutcome(t, out.String(), err, tc.wantErr, tc.want)
 			if !strings.Contains(stderr.String(), tc.wantStderr) || (tc.wantStderr == "" && stderr.Len() > 0) {
 				t.Errorf("stderr %q, want %q", stderr.String(), tc.wantStderr)
 			}
@@ -156,5 +134,22 @@ func waitForCertificate(t *testing.T, addr string) {
 			t.Fatalf("no certificate in time: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// checkSignOutcome checks what sign printed, or the error it failed with.
+func checkSignOutcome(t *testing.T, printed string, err error, wantErr bool, want string) {
+	t.Helper()
+	got := printed
+	if wantErr {
+		if err == nil {
+			t.Fatalf("sign succeeded: %s", printed)
+		}
+		got = err.Error()
+	} else {
+		must(t, err)
+	}
+	if !strings.Contains(got, want) {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
