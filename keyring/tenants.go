@@ -83,7 +83,7 @@ func parseTenant(data json.RawMessage) (Tenant, error) {
 		}
 		tenant = Tenant{Kids: obj.Kids, RateLimit: limit}
 	default:
-		return Tenant{}, errors.New(`must be a list of kids or an object like {"kids": ["shop-1"], "rate_limit": "100/1m", "burst": 20}`)
+		return Tenant{}, fmt.Errorf(`found %s where a list of kids belongs, or an object like {"kids": ["shop-1"], "rate_limit": "100/1m", "burst": 20}`, jsonKind(trimmed))
 	}
 	if len(tenant.Kids) == 0 || slices.Contains(tenant.Kids, "") {
 		return Tenant{}, errors.New("every API key hash needs at least one kid")
@@ -112,6 +112,19 @@ func (obj tenantObject) limit() (*ratelimit.Limit, error) {
 		limit.Burst = *obj.Burst
 	}
 	return limit, nil
+}
+
+// jsonKind names the kind of a JSON value that is neither array nor object.
+func jsonKind(value []byte) string {
+	switch {
+	case bytes.HasPrefix(value, []byte(`"`)):
+		return "string"
+	case bytes.Equal(value, []byte("null")):
+		return "null"
+	case bytes.Equal(value, []byte("true")), bytes.Equal(value, []byte("false")):
+		return "bool"
+	}
+	return "number"
 }
 
 func isHex(s string) bool {

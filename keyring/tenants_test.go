@@ -75,8 +75,9 @@ func TestParseTenantOverrides(t *testing.T) {
 		{"negative burst", `{"kids":["business-a"],"rate_limit":"100/1m","burst":-1}`, nil, `"burst": -1`},
 		{"fractional burst", `{"kids":["business-a"],"rate_limit":"100/1m","burst":1.5}`, nil, "cannot unmarshal number 1.5"},
 		{"burst without rate", `{"kids":["business-a"],"burst":5}`, nil, `"burst" needs "rate_limit"`},
-		{"neither list nor object", `"business-a"`, nil, "must be a list of kids or an object"},
-		{"null", `null`, nil, "must be a list of kids or an object"},
+		{"neither list nor object", `"business-a"`, nil, "found string where a list of kids belongs, or an object"},
+		{"number", `7`, nil, "found number where a list of kids belongs"},
+		{"null", `null`, nil, "found null where a list of kids belongs"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
