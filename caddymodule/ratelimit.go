@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -118,12 +119,13 @@ func (rl *RateLimit) limit() ratelimit.Limit {
 	return ratelimit.Limit{Rate: rl.Rate, Period: time.Duration(rl.Period), Burst: rl.Burst}
 }
 
-// checkRateLimit takes one request from the identity's allowance.
+// checkRateLimit takes one request from the identity's allowance, at the
+// tenant's own limit when it has one.
 func (g *Gateway) checkRateLimit(ctx context.Context, r *http.Request, key *keyring.Key) *envelope.Rejection {
 	if g.rateLimiter == nil {
 		return nil
 	}
-	decision, err := g.rateLimiter.Take(ctx, g.RateLimit.identity(r, key))
+	decision, err := g.rateLimiter.Take(ctx, g.RateLimit.identity(r, key), g.rateLimitFor(r, key))
 	switch {
 	case err != nil && g.RateLimit.OnError == "open":
 		g.logger.Warn("rate-limit store unavailable; letting the request through uncounted (on_error open)", zap.Error(err))
@@ -140,6 +142,22 @@ func (g *Gateway) checkRateLimit(ctx context.Context, r *http.Request, key *keyr
 	return nil
 }
 
+// rateLimitFor is the limit the request is counted at: its tenant's
+// override in the api_keys file, if it has one and the key that verified
+// the request is one of that tenant's kids (under report_only signature a
+// request can be forwarded with a key not bound to its X-Api-Key, and must
+// not borrow that tenant's limit); else the handler's rate_limit. It is
+// read per request, so an edited override applies at once.
+func (g *Gateway) rateLimitFor(r *http.Request, key *keyring.Key) ratelimit.Limit {
+	if g.tenants != nil {
+		tenant, ok := g.tenants.Lookup(r.Header.Get("X-Api-Key"))
+		if ok && tenant.RateLimit != nil && slices.Contains(tenant.Kids, key.Kid()) {
+			return *tenant.RateLimit
+		}
+	}
+	return g.RateLimit.limit()
+}
+
 var rateLimitSubject = map[string]string{"kid": "signing key", "api_key": "API key"}
 
 // identity names whose allowance a request uses. An API key is only ever
@@ -152,6 +170,8 @@ func (rl *RateLimit) identity(r *http.Request, key *keyring.Key) string {
 	return "kid:" + key.Kid()
 }
 
+// poolKey keeps the handler's limit in the key although the stores take it
+// per call, so that handlers with different limits keep separate buckets.
 func (rl *RateLimit) poolKey() string {
 	limit := fmt.Sprintf("%d/%s burst %d", rl.Rate, time.Duration(rl.Period), rl.Burst)
 	if rl.Store == "redis" {
@@ -168,9 +188,9 @@ func (rl *RateLimit) acquire() (ratelimit.Store, error) {
 			if err != nil {
 				return nil, err
 			}
-			return ratelimit.NewRedisStore(client, rl.KeyPrefix, rl.limit()), nil
+			return ratelimit.NewRedisStore(client, rl.KeyPrefix), nil
 		}
-		return ratelimit.NewMemoryStore(rl.limit(), time.Now), nil
+		return ratelimit.NewMemoryStore(time.Now), nil
 	})
 	if err != nil {
 		return nil, err

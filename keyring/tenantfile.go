@@ -21,12 +21,21 @@ type TenantFile struct {
 	health
 }
 
-// Binding is one API key's kids for the control plane: the key is named by
-// the first 8 hex digits of its hash, enough to tell keys apart and too
-// few to find one.
+// Binding is one API key's kids and rate-limit override for the control
+// plane: the key is named by the first 8 hex digits of its hash, enough to
+// tell keys apart and too few to find one.
 type Binding struct {
-	APIKey string   `json:"api_key_sha256_prefix"`
-	Kids   []string `json:"kids"`
+	APIKey    string             `json:"api_key_sha256_prefix"`
+	Kids      []string           `json:"kids"`
+	RateLimit *RateLimitOverride `json:"rate_limit,omitempty"`
+}
+
+// RateLimitOverride is a tenant's own rate limit as the control plane shows
+// it.
+type RateLimitOverride struct {
+	Rate   int    `json:"rate"`
+	Period string `json:"period"`
+	Burst  int    `json:"burst"`
 }
 
 // TenantStatus is what the control plane shows of an api_keys file.
@@ -60,10 +69,16 @@ func (tf *TenantFile) Kids(apiKey string) ([]string, bool) {
 	return (*tf.current.Load()).Kids(apiKey)
 }
 
+// Lookup returns apiKey's tenant as the file says now; false if it is not
+// registered.
+func (tf *TenantFile) Lookup(apiKey string) (Tenant, bool) {
+	return (*tf.current.Load()).Lookup(apiKey)
+}
+
 // Reload takes the file's new contents, or the error reading it. A content
 // that does not parse or binds no API key at all (most often a write
-// caught half-way) is refused: the last good bindings stay, and the
-// refusal is logged at Error and counted.
+// caught half-way) is refused: the last good bindings and rate-limit
+// overrides stay, and the refusal is logged at Error and counted.
 func (tf *TenantFile) Reload(data []byte, readErr error) error {
 	err := readErr
 	if err != nil {
@@ -96,19 +111,24 @@ func sameBindings(a, b Tenants) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	for hash, kids := range a {
-		if other, ok := b[hash]; !ok || !slices.Equal(kids, other) {
+	for hash, tenant := range a {
+		if other, ok := b[hash]; !ok || !tenant.equal(other) {
 			return false
 		}
 	}
 	return true
 }
 
-// Status lists the bindings, each API key by its hash's first 8 hex digits.
+// Status lists the bindings and overrides, each API key by its hash's
+// first 8 hex digits.
 func (tf *TenantFile) Status() TenantStatus {
 	st := TenantStatus{Source: tf.path, Bindings: []Binding{}}
-	for hash, kids := range *tf.current.Load() {
-		st.Bindings = append(st.Bindings, Binding{APIKey: hash[:8], Kids: slices.Clone(kids)})
+	for hash, tenant := range *tf.current.Load() {
+		binding := Binding{APIKey: hash[:8], Kids: slices.Clone(tenant.Kids)}
+		if l := tenant.RateLimit; l != nil {
+			binding.RateLimit = &RateLimitOverride{Rate: l.Rate, Period: l.Period.String(), Burst: l.Burst}
+		}
+		st.Bindings = append(st.Bindings, binding)
 	}
 	slices.SortFunc(st.Bindings, func(x, y Binding) int { return strings.Compare(x.APIKey, y.APIKey) })
 	var ks SourceStatus

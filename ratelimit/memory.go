@@ -17,34 +17,33 @@ const sweepAt = 10_000
 // holds only identities active within the last burst/rate.
 type MemoryStore struct {
 	mu       sync.Mutex
-	limit    Limit
-	every    rate.Limit
 	now      func() time.Time
 	limiters map[string]*rate.Limiter
 }
 
-// NewMemoryStore applies limit on the clock now.
-func NewMemoryStore(limit Limit, now func() time.Time) *MemoryStore {
-	return &MemoryStore{
-		limit:    limit,
-		every:    rate.Every(limit.Period / time.Duration(limit.Rate)),
-		now:      now,
-		limiters: make(map[string]*rate.Limiter),
-	}
+// NewMemoryStore counts on the clock now.
+func NewMemoryStore(now func() time.Time) *MemoryStore {
+	return &MemoryStore{now: now, limiters: make(map[string]*rate.Limiter)}
 }
 
-// Take implements Store.
-func (m *MemoryStore) Take(_ context.Context, identity string) (Decision, error) {
+// Take implements Store. A bucket made under another limit is moved to
+// this one, keeping the tokens it has (up to the new burst).
+func (m *MemoryStore) Take(_ context.Context, identity string, limit Limit) (Decision, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
+	every := rate.Every(limit.Period / time.Duration(limit.Rate))
 	lim, ok := m.limiters[identity]
-	if !ok {
+	switch {
+	case !ok:
 		if len(m.limiters) >= sweepAt {
 			m.dropIdle(now)
 		}
-		lim = rate.NewLimiter(m.every, m.limit.Burst)
+		lim = rate.NewLimiter(every, limit.Burst)
 		m.limiters[identity] = lim
+	case lim.Limit() != every || lim.Burst() != limit.Burst:
+		lim.SetLimitAt(now, every)
+		lim.SetBurstAt(now, limit.Burst)
 	}
 	reservation := lim.ReserveN(now, 1)
 	if delay := reservation.DelayFrom(now); delay > 0 {
@@ -58,7 +57,7 @@ func (m *MemoryStore) Take(_ context.Context, identity string) (Decision, error)
 // keys, so even when none is idle the map is bounded by the key ring.
 func (m *MemoryStore) dropIdle(now time.Time) {
 	for identity, lim := range m.limiters {
-		if lim.TokensAt(now) >= float64(m.limit.Burst) {
+		if lim.TokensAt(now) >= float64(lim.Burst()) {
 			delete(m.limiters, identity)
 		}
 	}

@@ -7,6 +7,9 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -37,7 +40,21 @@ type Decision struct {
 	RetryAfter time.Duration
 }
 
-// Store takes one request of identity against its limit, atomically.
+// Store takes one request of identity against limit, atomically. The limit
+// comes with each call, so that identities can have limits of their own
+// and a changed limit applies to an identity already counted.
 type Store interface {
-	Take(ctx context.Context, identity string) (Decision, error)
+	Take(ctx context.Context, identity string, limit Limit) (Decision, error)
+}
+
+// ParseRate reads "<n>/<period>", e.g. "100/1m": n a positive whole number
+// and period a Go duration up to 24h.
+func ParseRate(s string) (rate int, period time.Duration, err error) {
+	n, p, ok := strings.Cut(s, "/")
+	rate, rateErr := strconv.Atoi(n)
+	period, periodErr := time.ParseDuration(p)
+	if !ok || rateErr != nil || rate < 1 || periodErr != nil || period <= 0 || period > 24*time.Hour {
+		return 0, 0, fmt.Errorf("%q is not <n>/<period> with n a positive whole number and period a duration up to 24h, e.g. 100/1m", s)
+	}
+	return rate, period, nil
 }

@@ -14,24 +14,20 @@ import (
 type RedisStore struct {
 	client  redis.UniversalClient
 	limiter *redis_rate.Limiter
-	limit   redis_rate.Limit
 	prefix  string
 }
 
-// NewRedisStore applies limit through client; every key starts with
-// prefix. The store owns the client and closes it.
-func NewRedisStore(client redis.UniversalClient, prefix string, limit Limit) *RedisStore {
-	return &RedisStore{
-		client:  client,
-		limiter: redis_rate.NewLimiter(client),
-		limit:   redis_rate.Limit{Rate: limit.Rate, Period: limit.Period, Burst: limit.Burst},
-		prefix:  prefix,
-	}
+// NewRedisStore counts through client; every key starts with prefix. The
+// store owns the client and closes it.
+func NewRedisStore(client redis.UniversalClient, prefix string) *RedisStore {
+	return &RedisStore{client: client, limiter: redis_rate.NewLimiter(client), prefix: prefix}
 }
 
-// Take implements Store.
-func (s *RedisStore) Take(ctx context.Context, identity string) (Decision, error) {
-	res, err := s.limiter.Allow(ctx, s.prefix+identity, s.limit)
+// Take implements Store. GCRA keeps one time per identity, not tokens: a
+// changed limit spaces the requests after the next one allowed, and a
+// debt run up under the old limit is paid first.
+func (s *RedisStore) Take(ctx context.Context, identity string, limit Limit) (Decision, error) {
+	res, err := s.limiter.Allow(ctx, s.prefix+identity, redis_rate.Limit{Rate: limit.Rate, Period: limit.Period, Burst: limit.Burst})
 	if err != nil {
 		return Decision{}, fmt.Errorf("redis: %w", err)
 	}
