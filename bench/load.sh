@@ -88,16 +88,18 @@ start gateway "http://127.0.0.1:$gateway_port {
 # The floor: one verification per request of the request's own token over
 # its own signing input, then the same proxy; its runs send the gateway runs'
 # signed requests, which it passes on as they are (bench/floorcaddy).
-# Nothing can do the gateway's job for less.
+# Nothing can do the gateway's job for less. The key file is named
+# relative to this folder: an argument starting with / would be taken for a
+# path matcher.
 start floor "http://127.0.0.1:$floor384_port {
 	route {
-		verification_floor $PWD/examples/keys/demo.jwks.json demo-es384
+		verification_floor examples/keys/demo.jwks.json demo-es384
 		reverse_proxy 127.0.0.1:$upstream_port
 	}
 }
 http://127.0.0.1:$floor256_port {
 	route {
-		verification_floor $PWD/examples/keys/demo.jwks.json demo-es256
+		verification_floor examples/keys/demo.jwks.json demo-es256
 		reverse_proxy 127.0.0.1:$upstream_port
 	}
 }" "$work/floorcaddy"
