@@ -164,90 +164,118 @@ func (p *strictParser) literal(word string) error {
 }
 
 func (p *strictParser) object(depth int) (any, error) {
+	obj := make(map[string]any)
+	err := p.members(depth, func(name string) bool {
+		_, dup := obj[name]
+		return dup
+	}, func(name string) error {
+		v, err := p.value(depth)
+		obj[name] = v
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return obj, nil
+}
+
+// members walks the object at p.pos, whose nesting depth is depth. For each
+// member it asks seen whether the name came before (a duplicate is
+// refused), then has member consume the value at nesting depth depth.
+func (p *strictParser) members(depth int, seen func(name string) bool, member func(name string) error) error {
 	if depth > maxJSONDepth {
-		return nil, p.fail(fmt.Sprintf("nesting deeper than %d", maxJSONDepth))
+		return p.fail(fmt.Sprintf("nesting deeper than %d", maxJSONDepth))
 	}
 	p.pos++ // '{'
-	obj := make(map[string]any)
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
 		p.pos++
-		return obj, nil
+		return nil
 	}
 	for {
 		p.skipSpace()
 		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
-			return nil, p.fail("expected a member name")
+			return p.fail("expected a member name")
 		}
 		nameAt := p.pos
 		name, err := p.memberName()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if _, dup := obj[name]; dup {
+		if seen(name) {
 			p.pos = nameAt
 			p.path = append(p.path, pathStep{name: name, index: -1})
-			return nil, p.fail("duplicate member")
+			return p.fail("duplicate member")
 		}
 		p.skipSpace()
 		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
-			return nil, p.fail("expected ':' after a member name")
+			return p.fail("expected ':' after a member name")
 		}
 		p.pos++
 		p.path = append(p.path, pathStep{name: name, index: -1})
-		v, err := p.value(depth)
-		if err != nil {
-			return nil, err
+		if err := member(name); err != nil {
+			return err
 		}
 		p.path = p.path[:len(p.path)-1]
-		obj[name] = v
 		p.skipSpace()
 		if p.pos >= len(p.data) {
-			return nil, p.fail("unexpected end of JSON")
+			return p.fail("unexpected end of JSON")
 		}
 		switch p.data[p.pos] {
 		case ',':
 			p.pos++
 		case '}':
 			p.pos++
-			return obj, nil
+			return nil
 		default:
-			return nil, p.fail("expected ',' or '}' in an object")
+			return p.fail("expected ',' or '}' in an object")
 		}
 	}
 }
 
 func (p *strictParser) array(depth int) (any, error) {
+	arr := []any{}
+	err := p.items(depth, func() error {
+		v, err := p.value(depth)
+		arr = append(arr, v)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return arr, nil
+}
+
+// items walks the array at p.pos, whose nesting depth is depth, and has
+// item consume each element at nesting depth depth.
+func (p *strictParser) items(depth int, item func() error) error {
 	if depth > maxJSONDepth {
-		return nil, p.fail(fmt.Sprintf("nesting deeper than %d", maxJSONDepth))
+		return p.fail(fmt.Sprintf("nesting deeper than %d", maxJSONDepth))
 	}
 	p.pos++ // '['
-	arr := []any{}
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == ']' {
 		p.pos++
-		return arr, nil
+		return nil
 	}
 	for i := 0; ; i++ {
 		p.path = append(p.path, pathStep{index: i})
-		v, err := p.value(depth)
-		if err != nil {
-			return nil, err
+		if err := item(); err != nil {
+			return err
 		}
 		p.path = p.path[:len(p.path)-1]
-		arr = append(arr, v)
 		p.skipSpace()
 		if p.pos >= len(p.data) {
-			return nil, p.fail("unexpected end of JSON")
+			return p.fail("unexpected end of JSON")
 		}
 		switch p.data[p.pos] {
 		case ',':
 			p.pos++
 		case ']':
 			p.pos++
-			return arr, nil
+			return nil
 		default:
-			return nil, p.fail("expected ',' or ']' in an array")
+			return p.fail("expected ',' or ']' in an array")
 		}
 	}
 }

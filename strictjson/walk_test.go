@@ -1,0 +1,84 @@
+package strictjson
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// walkSeeds cover every rule, at the top level and nested.
+var walkSeeds = []string{
+	nestedSeed, `{}`, ` {"a" : [ ] , "b":{ }} `, `{"a":"\ud83d\ude00","b":[1,{"b":null,"c":true}],"c":false}`,
+	`{"a":1,"a":2}`, `{"o":[{"k":1,"\u006b":1}]}`, "\xef\xbb\xbf{}", `{"a":-0.5e-7}`, `[]`, `"x"`, ``, `{}{}`, `{} x`,
+	strings.Repeat(`{"a":`, 31) + `{}` + strings.Repeat(`}`, 31), strings.Repeat(`{"a":`, 32) + `{}` + strings.Repeat(`}`, 32),
+	`{"a":` + strings.Repeat(`[`, 32) + strings.Repeat(`]`, 32) + `}`, "{\"a\":\"\xff\"}", `{"a":"\ud800"}`, "{\"a\":\"\x01\"}",
+	`{"a":01}`, `{"a":1.}`, `{"a":tru}`, `{"a":[1,2`, `{"a":1,}`, `{"a" 1}`, `{"k0":0,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k3":3}`,
+}
+
+// rebuild decodes the document with the Decoder alone, typing each value
+// by Kind, so that it can be compared with Parse's tree.
+func rebuild(data []byte) (any, error) {
+	top := map[string]any{}
+	err := DecodeObject(data, testMemberNames, func(d *Decoder, name string) error {
+		v, err := rebuildValue(d)
+		top[name] = v
+		return err
+	})
+	return top, err
+}
+
+func rebuildValue(d *Decoder) (any, error) {
+	switch d.Kind() {
+	case String:
+		return d.String()
+	case Number:
+		return d.Number()
+	case Object:
+		obj := map[string]any{}
+		err := d.Object(func(name string) error {
+			v, err := rebuildValue(d)
+			obj[name] = v
+			return err
+		})
+		return obj, err
+	case Array:
+		arr := []any{}
+		err := d.Array(func() error {
+			v, err := rebuildValue(d)
+			arr = append(arr, v)
+			return err
+		})
+		return arr, err
+	}
+	return d.Value()
+}
+
+// requireWalkLikeParse holds DecodeObject to Parse: the same error, place
+// included, whether each value is skipped or decoded, and the same tree.
+func requireWalkLikeParse(t *testing.T, data []byte) {
+	t.Helper()
+	want, wantErr := Parse(data, testMemberNames)
+	skipErr := DecodeObject(data, testMemberNames, func(d *Decoder, _ string) error { return d.Skip() })
+	got, gotErr := rebuild(data)
+	for _, err := range []error{skipErr, gotErr} {
+		if !reflect.DeepEqual(err, wantErr) {
+			t.Fatalf("%q: walking gave %v, Parse %v", data, err, wantErr)
+		}
+	}
+	if wantErr == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q: walking built %#v, Parse %#v", data, got, want)
+	}
+}
+
+func TestDecodeObjectMatchesParse(t *testing.T) {
+	for _, seed := range walkSeeds {
+		requireWalkLikeParse(t, []byte(seed))
+	}
+}
+
+func FuzzDecodeObjectMatchesParse(f *testing.F) {
+	for _, seed := range walkSeeds {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(requireWalkLikeParse)
+}
