@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"math"
 	"strconv"
 	"time"
@@ -124,173 +123,257 @@ func decodeSegment(seg []byte) ([]byte, error) {
 	return out[:n], nil
 }
 
+// headerMember is what the one pass saw of alg, kid or typ.
+type headerMember struct {
+	present, isString bool
+	text              string
+}
+
+func (m *headerMember) decode(d *strictjson.Decoder) (err error) {
+	m.present = true
+	if d.Kind() != strictjson.String {
+		return d.Skip()
+	}
+	m.isString = true
+	m.text, err = d.String()
+	return err
+}
+
+// parseHeader decodes the header in one pass. Typing problems are judged
+// only once the whole header has proved strict JSON, so that a document
+// breaking a strictness rule is always refused for that.
 func (t *Token) parseHeader() *envelope.Rejection {
-	h, err := strictjson.Parse(t.header, tokenMemberNames)
+	var alg, kid, typ headerMember
+	foreign, hasForeign := "", false
+	err := strictjson.DecodeObject(t.header, tokenMemberNames, func(d *strictjson.Decoder, name string) error {
+		switch name {
+		case "alg":
+			return alg.decode(d)
+		case "kid":
+			return kid.decode(d)
+		case "typ":
+			return typ.decode(d)
+		}
+		if !hasForeign {
+			foreign, hasForeign = name, true
+		}
+		return d.Skip()
+	})
 	if err != nil {
 		return envelope.Reject(envelope.ReasonTokenMalformed, "the token header is not a strict JSON object: %s", strictjson.Rule(err))
 	}
-	for name := range h {
-		if !allowedHeaderMembers[name] {
-			return envelope.Reject(envelope.ReasonTokenHeader, "the token header may hold only alg, kid and typ; %q is not allowed", envelope.Clip(name))
-		}
+	if hasForeign {
+		return envelope.Reject(envelope.ReasonTokenHeader, "the token header may hold only alg, kid and typ; %q is not allowed", envelope.Clip(foreign))
 	}
-	alg, ok := h["alg"].(string)
-	if !ok || alg == "" {
+	if !alg.isString || alg.text == "" {
 		return envelope.Reject(envelope.ReasonTokenHeader, "the token header's alg must be a non-empty string")
 	}
-	t.alg = alg
-	if v, present := h["kid"]; present {
-		kid, ok := v.(string)
-		if !ok || kid == "" {
+	t.alg = alg.text
+	if kid.present {
+		if !kid.isString || kid.text == "" {
 			return envelope.Reject(envelope.ReasonTokenHeader, "the token header's kid must be a non-empty string")
 		}
-		t.kid = kid
+		t.kid = kid.text
 	}
-	if v, present := h["typ"]; present && v != "JWT" {
+	if typ.present && (!typ.isString || typ.text != "JWT") {
 		return envelope.Reject(envelope.ReasonTokenHeader, "the token header's typ must be JWT")
 	}
 	return nil
 }
 
+// parseClaims decodes the payload in one pass into Claims. Each claim's
+// typing problem is kept, and the first in the fixed order aud, iat, exp,
+// nbf, method, path, bodyHash, queryParams is reported once the whole
+// payload has proved strict JSON.
 func (t *Token) parseClaims() *envelope.Rejection {
-	m, err := strictjson.Parse(t.payload, tokenMemberNames)
+	c := &t.claims
+	var problems [claimCount]*envelope.Rejection
+	var iat, exp, nbf numberClaim
+	err := strictjson.DecodeObject(t.payload, tokenMemberNames, func(d *strictjson.Decoder, name string) (err error) {
+		switch name {
+		case "aud":
+			c.audience, problems[claimAud], err = audienceClaim(d)
+		case "iat":
+			err = iat.decode(d)
+		case "exp":
+			err = exp.decode(d)
+		case "nbf":
+			err = nbf.decode(d)
+		case "method":
+			c.method, c.hasMethod, problems[claimMethod], err = stringClaim(d, name)
+		case "path":
+			c.path, c.hasPath, problems[claimPath], err = stringClaim(d, name)
+		case "bodyHash":
+			c.bodyHash, c.hasBodyHash, problems[claimBodyHash], err = stringClaim(d, name)
+		case "queryParams":
+			c.hasQuery = true
+			c.queryParams, problems[claimQuery], err = queryParamsClaim(d)
+		default:
+			err = d.Skip()
+		}
+		return err
+	})
 	if err != nil {
 		return envelope.Reject(envelope.ReasonTokenMalformed, "the token payload is not a strict JSON object: %s", strictjson.Rule(err))
 	}
-	c := &t.claims
-	switch aud := m["aud"].(type) {
-	case string:
-		c.audience = []string{aud}
-	case []any:
-		for _, a := range aud {
-			s, ok := a.(string)
-			if !ok {
-				return envelope.Reject(envelope.ReasonClaimType, "aud must be a string or an array of strings")
-			}
-			c.audience = append(c.audience, s)
-		}
-	case nil:
-		if _, present := m["aud"]; present {
-			return envelope.Reject(envelope.ReasonClaimType, "aud must be a string or an array of strings")
-		}
-	default:
-		return envelope.Reject(envelope.ReasonClaimType, "aud must be a string or an array of strings")
-	}
-	var rej *envelope.Rejection
-	if c.issuedAt, _, rej = numericDate(m, "iat", true); rej != nil {
-		return rej
-	}
-	if c.expiresAt, _, rej = numericDate(m, "exp", true); rej != nil {
-		return rej
-	}
-	if c.notBefore, c.hasNotBefore, rej = numericDate(m, "nbf", false); rej != nil {
-		return rej
-	}
-	if c.method, c.hasMethod, rej = stringClaim(m, "method"); rej != nil {
-		return rej
-	}
-	if c.path, c.hasPath, rej = stringClaim(m, "path"); rej != nil {
-		return rej
-	}
-	if c.bodyHash, c.hasBodyHash, rej = stringClaim(m, "bodyHash"); rej != nil {
-		return rej
-	}
-	if v, present := m["queryParams"]; present {
-		q, rej := queryParamsClaim(v)
+	problems[claimIat] = iat.seconds("iat", true, &c.issuedAt)
+	problems[claimExp] = exp.seconds("exp", true, &c.expiresAt)
+	problems[claimNbf] = nbf.seconds("nbf", false, &c.notBefore)
+	c.hasNotBefore = nbf.present && problems[claimNbf] == nil
+	for _, rej := range problems {
 		if rej != nil {
 			return rej
 		}
-		c.queryParams, c.hasQuery = q, true
 	}
 	return nil
 }
 
-// numericDate reads a NumericDate: a JSON number of seconds, possibly
-// fractional. Strings are refused even when they hold digits.
-func numericDate(m map[string]any, name string, required bool) (float64, bool, *envelope.Rejection) {
-	v, present := m[name]
-	if !present {
-		if required {
-			return 0, false, envelope.Reject(envelope.ReasonClaimMissing, "the token has no %s claim", name)
-		}
-		return 0, false, nil
-	}
-	n, ok := v.(json.Number)
-	if !ok {
-		return 0, false, envelope.Reject(envelope.ReasonClaimType, "%s must be a number of seconds, not %s", name, jsonTypeName(v))
-	}
-	f, err := strconv.ParseFloat(string(n), 64)
-	if err != nil || math.IsInf(f, 0) {
-		return 0, false, envelope.Reject(envelope.ReasonClaimType, "%s is not a representable number of seconds", name)
-	}
-	return f, true, nil
+// The claims in the order their problems are reported.
+const (
+	claimAud = iota
+	claimIat
+	claimExp
+	claimNbf
+	claimMethod
+	claimPath
+	claimBodyHash
+	claimQuery
+	claimCount
+)
+
+func audienceProblem() *envelope.Rejection {
+	return envelope.Reject(envelope.ReasonClaimType, "aud must be a string or an array of strings")
 }
 
-func stringClaim(m map[string]any, name string) (string, bool, *envelope.Rejection) {
-	v, present := m[name]
-	if !present {
-		return "", false, nil
+func audienceClaim(d *strictjson.Decoder) ([]string, *envelope.Rejection, error) {
+	switch d.Kind() {
+	case strictjson.String:
+		s, err := d.String()
+		return []string{s}, nil, err
+	case strictjson.Array:
+		var audience []string
+		var problem *envelope.Rejection
+		err := d.Array(func() error {
+			if d.Kind() != strictjson.String {
+				if problem == nil {
+					problem = audienceProblem()
+				}
+				return d.Skip()
+			}
+			s, err := d.String()
+			audience = append(audience, s)
+			return err
+		})
+		if problem != nil {
+			audience = nil
+		}
+		return audience, problem, err
 	}
-	s, ok := v.(string)
-	if !ok {
-		return "", false, envelope.Reject(envelope.ReasonClaimType, "%s must be a string, not %s", name, jsonTypeName(v))
+	return nil, audienceProblem(), d.Skip()
+}
+
+// numberClaim is a NumericDate claim as the one pass saw it.
+type numberClaim struct {
+	present bool
+	kind    strictjson.Types
+	text    json.Number
+}
+
+func (n *numberClaim) decode(d *strictjson.Decoder) (err error) {
+	n.present, n.kind = true, d.Kind()
+	if n.kind != strictjson.Number {
+		return d.Skip()
 	}
-	return s, true, nil
+	n.text, err = d.Number()
+	return err
+}
+
+// seconds reads a NumericDate: a JSON number of seconds, possibly
+// fractional. Strings are refused even when they hold digits.
+func (n *numberClaim) seconds(name string, required bool, into *float64) *envelope.Rejection {
+	if !n.present {
+		if required {
+			return envelope.Reject(envelope.ReasonClaimMissing, "the token has no %s claim", name)
+		}
+		return nil
+	}
+	if n.kind != strictjson.Number {
+		return envelope.Reject(envelope.ReasonClaimType, "%s must be a number of seconds, not %s", name, jsonTypePhrases[n.kind])
+	}
+	f, err := strconv.ParseFloat(string(n.text), 64)
+	if err != nil || math.IsInf(f, 0) {
+		return envelope.Reject(envelope.ReasonClaimType, "%s is not a representable number of seconds", name)
+	}
+	*into = f
+	return nil
+}
+
+func stringClaim(d *strictjson.Decoder, name string) (string, bool, *envelope.Rejection, error) {
+	if kind := d.Kind(); kind != strictjson.String {
+		return "", false, envelope.Reject(envelope.ReasonClaimType, "%s must be a string, not %s", name, jsonTypePhrases[kind]), d.Skip()
+	}
+	s, err := d.String()
+	return s, true, nil, err
 }
 
 // queryParamsClaim accepts both forms clients build: a string for a name
 // the query has once, or an array of strings (every value in order), which a
 // repeated name needs: a single string would bind one value while the
 // upstream may read another. Numbers and booleans stand for their JSON text.
-func queryParamsClaim(v any) (map[string]queryClaim, *envelope.Rejection) {
-	obj, ok := v.(map[string]any)
-	if !ok {
-		return nil, envelope.Reject(envelope.ReasonClaimType, "queryParams must be an object, not %s", jsonTypeName(v))
+// Of several wrong entries, the first in the document is reported.
+func queryParamsClaim(d *strictjson.Decoder) (map[string]queryClaim, *envelope.Rejection, error) {
+	if kind := d.Kind(); kind != strictjson.Object {
+		return nil, envelope.Reject(envelope.ReasonClaimType, "queryParams must be an object, not %s", jsonTypePhrases[kind]), d.Skip()
 	}
-	out := make(map[string]queryClaim, len(obj))
-	for name, val := range obj {
-		if arr, isArr := val.([]any); isArr {
-			values := make([]string, 0, len(arr))
-			for _, item := range arr {
-				s, ok := scalarText(item)
-				if !ok {
-					return nil, envelope.Reject(envelope.ReasonClaimType, "queryParams[%q] must hold strings", envelope.Clip(name))
-				}
-				values = append(values, s)
+	out := make(map[string]queryClaim)
+	var problem *envelope.Rejection
+	err := d.Object(func(name string) error {
+		if d.Kind() != strictjson.Array {
+			s, ok, err := scalarText(d)
+			if !ok && problem == nil {
+				problem = envelope.Reject(envelope.ReasonClaimType, "queryParams[%q] must be a string or an array of strings", envelope.Clip(name))
 			}
-			out[name] = queryClaim{values: values, every: true}
-			continue
+			out[name] = queryClaim{values: []string{s}}
+			return err
 		}
-		s, ok := scalarText(val)
-		if !ok {
-			return nil, envelope.Reject(envelope.ReasonClaimType, "queryParams[%q] must be a string or an array of strings", envelope.Clip(name))
-		}
-		out[name] = queryClaim{values: []string{s}}
+		values := []string{}
+		err := d.Array(func() error {
+			s, ok, err := scalarText(d)
+			if !ok && problem == nil {
+				problem = envelope.Reject(envelope.ReasonClaimType, "queryParams[%q] must hold strings", envelope.Clip(name))
+			}
+			values = append(values, s)
+			return err
+		})
+		out[name] = queryClaim{values: values, every: true}
+		return err
+	})
+	if problem != nil {
+		return nil, problem, err
 	}
-	return out, nil
+	return out, nil, err
 }
 
-func scalarText(v any) (string, bool) {
-	switch s := v.(type) {
-	case string:
-		return s, true
-	case json.Number:
-		return string(s), true
-	case bool:
-		return strconv.FormatBool(s), true
+// scalarText consumes the next value and gives the text a string, number
+// or boolean stands for; ok is false for any other value.
+func scalarText(d *strictjson.Decoder) (text string, ok bool, err error) {
+	switch d.Kind() {
+	case strictjson.String:
+		text, err = d.String()
+		return text, true, err
+	case strictjson.Number:
+		n, err := d.Number()
+		return string(n), true, err
+	case strictjson.Boolean:
+		v, err := d.Value()
+		b, _ := v.(bool)
+		return strconv.FormatBool(b), true, err
 	}
-	return "", false
+	return "", false, d.Skip()
 }
 
 // jsonTypePhrases names each JSON type as a Detail does.
 var jsonTypePhrases = map[strictjson.Types]string{
 	strictjson.Null: "null", strictjson.Boolean: "a boolean", strictjson.Number: "a number",
 	strictjson.String: "a string", strictjson.Array: "an array", strictjson.Object: "an object",
-}
-
-func jsonTypeName(v any) string {
-	if phrase, ok := jsonTypePhrases[strictjson.TypeOf(v)]; ok {
-		return phrase
-	}
-	return fmt.Sprintf("%T", v)
 }
