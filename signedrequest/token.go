@@ -3,7 +3,6 @@ package signedrequest
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"math"
 	"strconv"
 	"time"
@@ -276,7 +275,7 @@ func audienceClaim(d *strictjson.Decoder) ([]string, *envelope.Rejection, error)
 type numberClaim struct {
 	present bool
 	kind    strictjson.Types
-	text    json.Number
+	text    []byte // aliases the payload
 }
 
 func (n *numberClaim) decode(d *strictjson.Decoder) (err error) {

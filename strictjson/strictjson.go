@@ -429,8 +429,17 @@ func hex4(data []byte, at int) (rune, bool) {
 	return r, true
 }
 
-// number scans the JSON number grammar exactly: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
 func (p *strictParser) number() (any, error) {
+	raw, err := p.numberText()
+	if err != nil {
+		return nil, err
+	}
+	return json.Number(raw), nil
+}
+
+// numberText scans the JSON number grammar exactly,
+// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, and returns its bytes.
+func (p *strictParser) numberText() ([]byte, error) {
 	start := p.pos
 	i := p.pos
 	d := p.data
@@ -474,7 +483,7 @@ func (p *strictParser) number() (any, error) {
 		}
 	}
 	p.pos = i
-	return json.Number(d[start:i]), nil
+	return d[start:i], nil
 }
 
 // dottedPath writes a location the way the envelope names properties:

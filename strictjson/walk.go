@@ -1,15 +1,14 @@
 package strictjson
 
-import "encoding/json"
-
 // Decoder hands a strict JSON object to a typed decoder member by member,
 // with no value tree: the same grammar and rules as Parse, and the same
 // first error for any document. Inside a callback, the member's or item's
 // value must be consumed exactly once, by String, Number, Value, Skip,
 // Object or Array.
 type Decoder struct {
-	p     strictParser
-	depth int // nesting depth of the container whose value is next
+	p       strictParser
+	depth   int         // nesting depth of the container whose value is next
+	pathBuf [4]pathStep // room for the usual paths without an allocation
 }
 
 // DecodeObject walks the JSON object in data, calling member for each
@@ -17,6 +16,7 @@ type Decoder struct {
 // returned as is; a document Parse would refuse fails with Parse's rule.
 func DecodeObject(data []byte, names MemberNames, member func(d *Decoder, name string) error) error {
 	d := Decoder{p: strictParser{data: data, names: names}}
+	d.p.path = d.pathBuf[:0]
 	p := &d.p
 	if len(data) >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF {
 		return p.fail("byte-order mark before the JSON value")
@@ -68,14 +68,11 @@ func (d *Decoder) String() (string, error) {
 	return d.p.string()
 }
 
-// Number consumes the next value, which Kind reported as a Number.
-func (d *Decoder) Number() (json.Number, error) {
+// Number consumes the next value, which Kind reported as a Number, and
+// returns its text, which aliases the document.
+func (d *Decoder) Number() ([]byte, error) {
 	d.p.skipSpace()
-	n, err := d.p.number()
-	if err != nil {
-		return "", err
-	}
-	return n.(json.Number), nil
+	return d.p.numberText()
 }
 
 // Value consumes the next value of any type, as Parse would decode it.

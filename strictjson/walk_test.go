@@ -1,6 +1,7 @@
 package strictjson
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -32,7 +33,8 @@ func rebuildValue(d *Decoder) (any, error) {
 	case String:
 		return d.String()
 	case Number:
-		return d.Number()
+		n, err := d.Number()
+		return json.Number(n), err
 	case Object:
 		obj := map[string]any{}
 		err := d.Object(func(name string) error {
