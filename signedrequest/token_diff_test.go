@@ -1,7 +1,6 @@
 package signedrequest
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -20,28 +19,10 @@ import (
 // reference the differential tests hold it to.
 
 func referenceParse(value string) (*Token, *envelope.Rejection) {
-	if len(value) > maxTokenSize {
-		return nil, envelope.Reject(envelope.ReasonTokenMalformed, "the Api-Signature header is over %d bytes", maxTokenSize)
+	tok, rej := split(value)
+	if rej != nil {
+		return nil, rej
 	}
-	raw := []byte(value)
-	first := bytes.IndexByte(raw, '.')
-	last := bytes.LastIndexByte(raw, '.')
-	if first < 0 || first == last || bytes.Count(raw, []byte{'.'}) != 2 {
-		return nil, envelope.Reject(envelope.ReasonTokenMalformed, "Api-Signature is not a compact JWS: it must have exactly three dot-separated parts")
-	}
-	header, err := decodeSegment(raw[:first])
-	if err != nil {
-		return nil, envelope.Reject(envelope.ReasonTokenMalformed, "the token header is not unpadded base64url")
-	}
-	payload, err := decodeSegment(raw[first+1 : last])
-	if err != nil {
-		return nil, envelope.Reject(envelope.ReasonTokenMalformed, "the token payload is not unpadded base64url")
-	}
-	signature, err := decodeSegment(raw[last+1:])
-	if err != nil || len(signature) == 0 {
-		return nil, envelope.Reject(envelope.ReasonTokenMalformed, "the token signature is not unpadded base64url")
-	}
-	tok := &Token{signingInput: raw[:last], signature: signature, header: header, payload: payload}
 	if rej := tok.referenceHeader(); rej != nil {
 		return nil, rej
 	}
