@@ -217,18 +217,8 @@ func (p *strictParser) members(depth int, seen func(name string) bool, member fu
 			return err
 		}
 		p.path = p.path[:len(p.path)-1]
-		p.skipSpace()
-		if p.pos >= len(p.data) {
-			return p.fail("unexpected end of JSON")
-		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-		case '}':
-			p.pos++
-			return nil
-		default:
-			return p.fail("expected ',' or '}' in an object")
+		if done, err := p.next('}', "an object"); done || err != nil {
+			return err
 		}
 	}
 }
@@ -264,20 +254,28 @@ func (p *strictParser) items(depth int, item func() error) error {
 			return err
 		}
 		p.path = p.path[:len(p.path)-1]
-		p.skipSpace()
-		if p.pos >= len(p.data) {
-			return p.fail("unexpected end of JSON")
-		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-		case ']':
-			p.pos++
-			return nil
-		default:
-			return p.fail("expected ',' or ']' in an array")
+		if done, err := p.next(']', "an array"); done || err != nil {
+			return err
 		}
 	}
+}
+
+// next reads what follows an element of an object or array: a comma, or
+// the closing byte, which ends it (done).
+func (p *strictParser) next(closing byte, container string) (done bool, err error) {
+	p.skipSpace()
+	if p.pos >= len(p.data) {
+		return false, p.fail("unexpected end of JSON")
+	}
+	switch p.data[p.pos] {
+	case ',':
+		p.pos++
+		return false, nil
+	case closing:
+		p.pos++
+		return true, nil
+	}
+	return false, p.fail(fmt.Sprintf("expected ',' or '%c' in %s", closing, container))
 }
 
 // memberName decodes a member name like string, but returns the shared
