@@ -100,12 +100,8 @@ func (g *Gateway) startRateLimit() error {
 	default:
 		return fmt.Errorf("rate_limit store: %q is neither memory nor redis", rl.Store)
 	}
-	switch rl.OnError {
-	case "":
-		rl.OnError = "closed"
-	case "closed", "open":
-	default:
-		return fmt.Errorf("rate_limit on_error: %q is neither open nor closed", rl.OnError)
+	if err := defaultOnError("rate_limit", &rl.OnError); err != nil {
+		return err
 	}
 	store, err := rl.acquire()
 	if err != nil {

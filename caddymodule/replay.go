@@ -82,12 +82,8 @@ func (g *Gateway) startReplayProtection() error {
 	default:
 		return fmt.Errorf("replay_protection: store %q is neither memory nor redis", rp.Store)
 	}
-	switch rp.OnError {
-	case "":
-		rp.OnError = "closed"
-	case "closed", "open":
-	default:
-		return fmt.Errorf("replay_protection on_error: %q is neither open nor closed", rp.OnError)
+	if err := defaultOnError("replay_protection", &rp.OnError); err != nil {
+		return err
 	}
 	store, err := rp.acquire()
 	if err != nil {
@@ -178,4 +174,17 @@ func (rp *ReplayProtection) acquire() (replay.Store, error) {
 
 func (rp *ReplayProtection) release() {
 	_, _ = replayStores.Delete(rp.poolKey())
+}
+
+// defaultOnError checks what a shared store's on_error says to do when the
+// store cannot be reached, closed (refuse with 503) by default.
+func defaultOnError(option string, onError *string) error {
+	switch *onError {
+	case "":
+		*onError = "closed"
+	case "closed", "open":
+	default:
+		return fmt.Errorf("%s on_error: %q is neither open nor closed", option, *onError)
+	}
+	return nil
 }

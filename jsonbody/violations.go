@@ -34,14 +34,7 @@ func (s *Schema) violations(root *jsonschema.ValidationError, body any) map[stri
 			fields[path] = append(fields[path], why)
 		}
 	}
-	var walk func(e *jsonschema.ValidationError)
-	walk = func(e *jsonschema.ValidationError) {
-		if len(e.Causes) > 0 {
-			for _, c := range e.Causes {
-				walk(c)
-			}
-			return
-		}
+	EachLeaf(root, func(e *jsonschema.ValidationError) {
 		at := instancePath(body, e.InstanceLocation)
 		switch k := e.ErrorKind.(type) {
 		case *kind.Required:
@@ -57,8 +50,7 @@ func (s *Schema) violations(root *jsonschema.ValidationError, body any) map[stri
 		default:
 			add(at, s.reasonFor(e))
 		}
-	}
-	walk(root)
+	})
 	return fields
 }
 
@@ -98,6 +90,18 @@ func (s *Schema) reasonFor(e *jsonschema.ValidationError) string {
 		return k.LocalizedString(nil) // worded for the client already
 	}
 	return Describe(e)
+}
+
+// EachLeaf visits the violations at the leaves of a validation error's
+// tree: the rules that failed, without the schemas that merely contain them.
+func EachLeaf(root *jsonschema.ValidationError, visit func(*jsonschema.ValidationError)) {
+	if len(root.Causes) == 0 {
+		visit(root)
+		return
+	}
+	for _, c := range root.Causes {
+		EachLeaf(c, visit)
+	}
 }
 
 // Describe words a violation by its rule and limit alone, never the value

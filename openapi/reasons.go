@@ -1,6 +1,7 @@
 package openapi
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/checkoutgw/checkoutgw/jsonbody"
@@ -11,22 +12,10 @@ import (
 // never the value sent.
 func reasonFor(root *jsonschema.ValidationError) string {
 	var reasons []string
-	var walk func(e *jsonschema.ValidationError)
-	walk = func(e *jsonschema.ValidationError) {
-		if len(e.Causes) > 0 {
-			for _, c := range e.Causes {
-				walk(c)
-			}
-			return
+	jsonbody.EachLeaf(root, func(e *jsonschema.ValidationError) {
+		if why := jsonbody.Describe(e); !slices.Contains(reasons, why) {
+			reasons = append(reasons, why)
 		}
-		why := jsonbody.Describe(e)
-		for _, seen := range reasons {
-			if seen == why {
-				return
-			}
-		}
-		reasons = append(reasons, why)
-	}
-	walk(root)
+	})
 	return strings.Join(reasons, "; ")
 }
