@@ -66,32 +66,47 @@ func ParseValue(data []byte, names MemberNames) (any, error) {
 
 func parse(data []byte, names MemberNames, objectOnly bool) (any, error) {
 	p := strictParser{data: data, names: names}
-	if len(data) >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF {
-		return nil, p.fail("byte-order mark before the JSON value")
-	}
-	p.skipSpace()
-	if p.pos >= len(p.data) {
-		return nil, p.fail("empty document")
-	}
-	if objectOnly && p.data[p.pos] != '{' {
-		return nil, p.fail("the JSON value is not an object")
-	}
-	v, err := p.value(0)
+	var v any
+	err := p.document(objectOnly, func() (err error) {
+		v, err = p.value(0)
+		return err
+	})
 	if err != nil {
 		return nil, err
-	}
-	p.skipSpace()
-	if p.pos != len(p.data) {
-		return nil, p.fail("content after the JSON value")
 	}
 	return v, nil
 }
 
 type strictParser struct {
 	data  []byte
+	text  string // data as a string, when decoded strings may be slices of it
 	pos   int
 	path  []pathStep // where the parser is, rendered only for an error
 	names MemberNames
+}
+
+// document checks what surrounds the document's one value, which value
+// consumes: no byte-order mark, something there, an object when
+// objectOnly, and nothing after it.
+func (p *strictParser) document(objectOnly bool, value func() error) error {
+	if len(p.data) >= 3 && p.data[0] == 0xEF && p.data[1] == 0xBB && p.data[2] == 0xBF {
+		return p.fail("byte-order mark before the JSON value")
+	}
+	p.skipSpace()
+	if p.pos >= len(p.data) {
+		return p.fail("empty document")
+	}
+	if objectOnly && p.data[p.pos] != '{' {
+		return p.fail("the JSON value is not an object")
+	}
+	if err := value(); err != nil {
+		return err
+	}
+	p.skipSpace()
+	if p.pos != len(p.data) {
+		return p.fail("content after the JSON value")
+	}
+	return nil
 }
 
 // pathStep is an array index, or a member name when index is -1.
@@ -294,7 +309,8 @@ func (p *strictParser) memberName() (string, error) {
 }
 
 // string decodes a string token. The common case, plain ASCII or valid UTF-8
-// without escapes, is a single scan and one allocation.
+// without escapes, is a single scan and one allocation, or none when the
+// parser holds the text as a string.
 func (p *strictParser) string() (string, error) {
 	start := p.pos + 1
 	i := start
@@ -307,6 +323,9 @@ func (p *strictParser) string() (string, error) {
 				return "", p.fail("invalid UTF-8 in a string")
 			}
 			p.pos = i + 1
+			if p.text != "" {
+				return p.text[start:i], nil
+			}
 			return string(raw), nil
 		}
 		if c == '\\' {

@@ -1,0 +1,131 @@
+package strictjson
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// requireDocumentLikeParse holds a Document to Parse and ParseValue: the
+// same error, place included, and the same tree from Value.
+func requireDocumentLikeParse(t *testing.T, data []byte) {
+	t.Helper()
+	var d Document
+	for _, objectOnly := range []bool{true, false} {
+		var want any
+		var wantErr, gotErr error
+		if objectOnly {
+			m, err := Parse(data, testMemberNames)
+			want, wantErr, gotErr = m, err, d.Parse(data, testMemberNames)
+			if err != nil {
+				want = nil
+			}
+		} else {
+			want, wantErr = ParseValue(data, testMemberNames)
+			gotErr = d.ParseValue(data, testMemberNames)
+		}
+		if !reflect.DeepEqual(gotErr, wantErr) {
+			t.Fatalf("%q (object only %v): the document gave %v, Parse %v", data, objectOnly, gotErr, wantErr)
+		}
+		if wantErr == nil {
+			if got := d.Root().Value(); !reflect.DeepEqual(got, want) {
+				t.Fatalf("%q: the document holds %#v, Parse built %#v", data, got, want)
+			}
+		}
+	}
+}
+
+var documentSeeds = append([]string{`"x"`, `[1,"a",[],{}]`, `-0`, `true`, `null`, `{"a":"\u00e9","b":"plain"}`}, walkSeeds...)
+
+func TestDocumentMatchesParse(t *testing.T) {
+	for _, seed := range documentSeeds {
+		requireDocumentLikeParse(t, []byte(seed))
+	}
+}
+
+func FuzzDocumentMatchesParse(f *testing.F) {
+	for _, seed := range documentSeeds {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(requireDocumentLikeParse)
+}
+
+func TestDocumentNavigation(t *testing.T) {
+	var d Document
+	if err := d.Parse([]byte(`{"s":"x\"y","n":-1.5e3,"t":true,"f":false,"z":null,"a":[1,[2],{"k":"v"}],"o":{}}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	root := d.Root()
+	if root.Type() != Object || root.Len() != 7 {
+		t.Fatalf("root: type %v, %d members", root.Type(), root.Len())
+	}
+	var names []string
+	for name := range root.Members() {
+		names = append(names, name)
+	}
+	if got := strings.Join(names, ","); got != "s,n,t,f,z,a,o" {
+		t.Errorf("members in order: %s", got)
+	}
+	checks := []struct {
+		member string
+		typ    Types
+		text   string
+	}{
+		{"s", String, `x"y`}, {"n", Number, "-1.5e3"}, {"t", Boolean, "true"}, {"f", Boolean, "false"}, {"z", Null, "null"},
+	}
+	for _, c := range checks {
+		n, ok := root.Member(c.member)
+		if !ok || n.Type() != c.typ || n.Text() != c.text {
+			t.Errorf("%s: found %v, type %v, text %q", c.member, ok, n.Type(), n.Text())
+		}
+	}
+	if b, _ := root.Member("t"); !b.Bool() {
+		t.Error("true reads false")
+	}
+	if _, ok := root.Member("missing"); ok {
+		t.Error("found a member that is not there")
+	}
+	a, _ := root.Member("a")
+	var kinds []Types
+	for item := range a.Items() {
+		kinds = append(kinds, item.Type())
+	}
+	if !reflect.DeepEqual(kinds, []Types{Number, Array, Object}) || a.Len() != 3 {
+		t.Errorf("array items: %v, len %d", kinds, a.Len())
+	}
+}
+
+// TestDocumentReuse parses a second document into the same Document: no
+// node of the first may show through.
+func TestDocumentReuse(t *testing.T) {
+	var d Document
+	if err := d.Parse([]byte(`{"a":[1,2,3,4,5,6],"b":{"c":"d"}}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Parse([]byte(`{"x":[]}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Root().Value(); !reflect.DeepEqual(got, map[string]any{"x": []any{}}) {
+		t.Fatalf("after reuse: %#v", got)
+	}
+	if err := d.Parse([]byte(`{"x":`), nil); err == nil {
+		t.Fatal("a truncated document parsed")
+	}
+	if err := d.Parse([]byte(`{"y":1}`), nil); err != nil || len(d.nodes) != 2 {
+		t.Fatalf("after a failed parse: %v, %d nodes", err, len(d.nodes))
+	}
+}
+
+// TestDocumentParseAllocations pins what the flat form is for: a body of
+// plain strings costs one allocation (the text's copy), however many
+// values it holds.
+func TestDocumentParseAllocations(t *testing.T) {
+	data := []byte(nestedSeed)
+	var d Document
+	if err := d.Parse(data, testMemberNames); err != nil {
+		t.Fatal(err)
+	}
+	if allocs := testing.AllocsPerRun(100, func() { _ = d.Parse(data, testMemberNames) }); allocs > 1 {
+		t.Errorf("%v allocations per parse, want at most 1", allocs)
+	}
+}
