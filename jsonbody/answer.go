@@ -20,14 +20,16 @@ const rootPath = "(root)"
 // an answer that is not strict JSON is an error, which names no value
 // either.
 func (s *Schema) Mismatches(answer []byte) (map[string][]string, error) {
-	value, err := strictjson.ParseValue(answer, s.names)
-	if err != nil {
+	doc := documents.Get().(*strictjson.Document)
+	defer putDocument(doc)
+	if err := doc.ParseValue(answer, s.names); err != nil {
 		return nil, fmt.Errorf("not strict JSON: %w", err)
 	}
-	if s.fast != nil && s.fast.accepts(value) {
+	if s.fast != nil && s.fast.accepts(doc.Root()) {
 		return nil, nil
 	}
-	err = s.compiled.Validate(value)
+	value := doc.Root().Value()
+	err := s.compiled.Validate(value)
 	if err == nil {
 		return nil, nil
 	}

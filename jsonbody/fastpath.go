@@ -24,7 +24,8 @@ type fastSchema struct {
 	types      strictjson.Types
 	enum       []any // strings, booleans and nulls
 	format     func(any) error
-	keywords   []fastKeyword // the gateway's own vocabulary
+	enumSet    map[string]bool // the members of a long enum turned into a format
+	keywords   []fastKeyword   // the gateway's own vocabulary
 	allOf      []*fastSchema
 	anyOf      []*fastSchema
 	oneOf      []*fastSchema
@@ -52,20 +53,23 @@ type fastSchema struct {
 // without reporting: bodyKeywords is one. Any other extension leaves the
 // schema without a fast checker.
 type fastKeyword interface {
-	accepts(v any) bool
+	accepts(v strictjson.Node) bool
 }
 
 // compileFastSchema builds the checker for a compiled schema, or reports
 // false when the schema uses a keyword the checker does not implement.
-func compileFastSchema(s *jsonschema.Schema) (*fastSchema, bool) {
-	c := fastCompiler{built: make(map[*jsonschema.Schema]*fastSchema), ok: true}
+// enumSets holds the members of the long enums the schema's formats stand
+// for, by format name.
+func compileFastSchema(s *jsonschema.Schema, enumSets map[string]map[string]bool) (*fastSchema, bool) {
+	c := fastCompiler{built: make(map[*jsonschema.Schema]*fastSchema), enumSets: enumSets, ok: true}
 	f := c.compile(s)
 	return f, c.ok && !f.loopsInPlace()
 }
 
 type fastCompiler struct {
-	built map[*jsonschema.Schema]*fastSchema
-	ok    bool
+	built    map[*jsonschema.Schema]*fastSchema
+	enumSets map[string]map[string]bool
+	ok       bool
 }
 
 func (c *fastCompiler) compile(s *jsonschema.Schema) *fastSchema {
@@ -107,7 +111,10 @@ func (c *fastCompiler) compile(s *jsonschema.Schema) *fastSchema {
 		c.ok = c.ok && s.Enum == nil && allScalarLiterals(f.enum)
 	}
 	if s.Format != nil {
-		f.format = s.Format.Validate
+		f.enumSet = c.enumSets[s.Format.Name]
+		if f.enumSet == nil {
+			f.format = s.Format.Validate
+		}
 	}
 	for _, ext := range s.Extensions {
 		k, known := ext.(fastKeyword)
@@ -197,21 +204,21 @@ func intOr(p *int, otherwise int) int {
 }
 
 // accepts reports whether v certainly satisfies the schema.
-func (f *fastSchema) accepts(v any) bool {
+func (f *fastSchema) accepts(v strictjson.Node) bool {
 	if f.always != nil {
 		return *f.always
 	}
 	if f.ref != nil && !f.ref.accepts(v) {
 		return false
 	}
-	t := strictjson.TypeOf(v)
-	if t == 0 || f.types != 0 && f.types&t == 0 {
+	t := v.Type()
+	if f.types != 0 && f.types&t == 0 {
 		return false
 	}
-	if f.enum != nil && !slices.Contains(f.enum, v) {
+	if f.enum != nil && !enumHolds(f.enum, v) {
 		return false
 	}
-	if f.format != nil && f.format(v) != nil {
+	if !f.formatAccepts(v) {
 		return false
 	}
 	for _, k := range f.keywords {
@@ -219,33 +226,68 @@ func (f *fastSchema) accepts(v any) bool {
 			return false
 		}
 	}
-	switch value := v.(type) {
-	case map[string]any:
-		if !f.checkObject(value) {
+	switch t {
+	case strictjson.Object:
+		if !f.checkObject(v) {
 			return false
 		}
-	case []any:
-		if !f.checkArray(value) {
+	case strictjson.Array:
+		if !f.checkArray(v) {
 			return false
 		}
-	case string:
-		if !f.checkString(value) {
+	case strictjson.String:
+		if !f.checkString(v.Text()) {
 			return false
 		}
 	}
 	return f.checkCombinations(v)
 }
 
-func (f *fastSchema) checkObject(obj map[string]any) bool {
-	if len(obj) < f.minProps || f.maxProps >= 0 && len(obj) > f.maxProps {
+// enumHolds reports whether v equals one of values, which are strings,
+// booleans and nulls.
+func enumHolds(values []any, v strictjson.Node) bool {
+	for _, want := range values {
+		switch want := want.(type) {
+		case string:
+			if v.Type() == strictjson.String && v.Text() == want {
+				return true
+			}
+		case bool:
+			if v.Type() == strictjson.Boolean && v.Bool() == want {
+				return true
+			}
+		case nil:
+			if v.Type() == strictjson.Null {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// formatAccepts asks the format, when there is one. A long enum turned
+// into a format is looked up directly; any other format takes the value as
+// jsonschema would hand it over.
+func (f *fastSchema) formatAccepts(v strictjson.Node) bool {
+	switch {
+	case f.enumSet != nil:
+		return v.Type() != strictjson.String || f.enumSet[v.Text()]
+	case f.format != nil:
+		return f.format(v.Value()) == nil
+	}
+	return true
+}
+
+func (f *fastSchema) checkObject(obj strictjson.Node) bool {
+	if n := obj.Len(); n < f.minProps || f.maxProps >= 0 && n > f.maxProps {
 		return false
 	}
 	for _, name := range f.required {
-		if _, present := obj[name]; !present {
+		if _, present := obj.Member(name); !present {
 			return false
 		}
 	}
-	for name, value := range obj {
+	for name, value := range obj.Members() {
 		schema, named := f.properties[name]
 		if !named {
 			schema = f.additional
@@ -257,12 +299,12 @@ func (f *fastSchema) checkObject(obj map[string]any) bool {
 	return true
 }
 
-func (f *fastSchema) checkArray(arr []any) bool {
-	if len(arr) < f.minItems || f.maxItems >= 0 && len(arr) > f.maxItems {
+func (f *fastSchema) checkArray(arr strictjson.Node) bool {
+	if n := arr.Len(); n < f.minItems || f.maxItems >= 0 && n > f.maxItems {
 		return false
 	}
 	if f.items != nil {
-		for _, item := range arr {
+		for item := range arr.Items() {
 			if !f.items.accepts(item) {
 				return false
 			}
@@ -282,7 +324,7 @@ func (f *fastSchema) checkString(s string) bool {
 	return f.pattern == nil || f.pattern.MatchString(s)
 }
 
-func (f *fastSchema) checkCombinations(v any) bool {
+func (f *fastSchema) checkCombinations(v strictjson.Node) bool {
 	for _, s := range f.allOf {
 		if !s.accepts(v) {
 			return false

@@ -25,7 +25,9 @@ func agreeOn(t *testing.T, s *Schema, body []byte) {
 	if err != nil {
 		return
 	}
-	fast, full := s.fast.accepts(value), s.compiled.Validate(value) == nil
+	var doc strictjson.Document
+	must(t, doc.Parse(body, s.names))
+	fast, full := s.fast.accepts(doc.Root()), s.compiled.Validate(value) == nil
 	if fast != full {
 		t.Fatalf("fast checker says %v, jsonschema %v, for %s", fast, full, body)
 	}
@@ -196,7 +198,7 @@ func TestFastSchemaKeywords(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			compiled := compileTestSchema(t, tc.schema)
-			fast, ok := compileFastSchema(compiled)
+			fast, ok := compileFastSchema(compiled, nil)
 			if !ok {
 				t.Fatal("no fast checker for a schema it should check")
 			}
@@ -205,7 +207,9 @@ func TestFastSchemaKeywords(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got, want := fast.accepts(v), compiled.Validate(v) == nil; got != want {
+				var doc strictjson.Document
+				must(t, doc.ParseValue([]byte(instance), nil))
+				if got, want := fast.accepts(doc.Root()), compiled.Validate(v) == nil; got != want {
 					t.Errorf("%s: fast checker says %v, jsonschema %v", instance, got, want)
 				}
 			}
@@ -226,7 +230,7 @@ func TestFastSchemaKeywords(t *testing.T) {
 		"in-place ref loop":     `{"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"allOf":[{"$ref":"#/$defs/a"}]}},"$ref":"#/$defs/a"}`,
 	}
 	for name, schema := range unsupported {
-		if _, ok := compileFastSchema(compileTestSchema(t, schema)); ok {
+		if _, ok := compileFastSchema(compileTestSchema(t, schema), nil); ok {
 			t.Errorf("%s: a fast checker was built for a schema it cannot check exactly", name)
 		}
 	}
@@ -248,4 +252,26 @@ func compileTestSchema(t *testing.T, schema string) *jsonschema.Schema {
 		t.Fatal(err)
 	}
 	return compiled
+}
+
+// TestValidBodyBuildsNoValueTree pins what the flat document is for: the
+// sample body is accepted with a handful of allocations (the text's copy
+// and the date format's argument), not one per value.
+func TestValidBodyBuildsNoValueTree(t *testing.T) {
+	s := builtinSchema(t)
+	body := []byte(bodycases.Valid)
+	if rej := s.Check(body); rej != nil {
+		t.Fatalf("the sample body was refused: %v", rej)
+	}
+	// A Document of its own, not the pool's, which the race detector
+	// empties at random.
+	var doc strictjson.Document
+	accept := func() {
+		if doc.Parse(body, s.names) != nil || !s.fast.accepts(doc.Root()) {
+			t.Fatal("the fast checker refused the sample body")
+		}
+	}
+	if allocs := testing.AllocsPerRun(200, accept); allocs > 4 {
+		t.Errorf("%v allocations to accept the sample body, want at most 4", allocs)
+	}
 }

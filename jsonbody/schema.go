@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -69,10 +70,11 @@ func Load(nameOrPath string, now func() time.Time) (*Schema, error) {
 		return nil, fmt.Errorf("parsing %s: %w", nameOrPath, err)
 	}
 	c := newSchemaCompiler(now)
-	if err := c.AddResource(location, newEnumIndex(c).apply(doc)); err != nil {
+	enums := newEnumIndex(c)
+	if err := c.AddResource(location, enums.apply(doc)); err != nil {
 		return nil, fmt.Errorf("adding %s: %w", nameOrPath, err)
 	}
-	return build(c, location, nameOrPath, map[string]any{location: doc})
+	return build(c, enums, location, nameOrPath, map[string]any{location: doc})
 }
 
 // Compile compiles the schema at location from documents held in memory,
@@ -94,12 +96,12 @@ func Compile(resources map[string][]byte, location string, now func() time.Time)
 		}
 		docs[url] = doc
 	}
-	return build(c, location, location, docs)
+	return build(c, enums, location, location, docs)
 }
 
-// build compiles location from the resources added to c, whose documents
-// as written are docs; label names the schema in errors.
-func build(c *jsonschema.Compiler, location, label string, docs map[string]any) (*Schema, error) {
+// build compiles location from the resources added to c through enums,
+// whose documents as written are docs; label names the schema in errors.
+func build(c *jsonschema.Compiler, enums *enumIndex, location, label string, docs map[string]any) (*Schema, error) {
 	compiled, err := c.Compile(location)
 	if err != nil {
 		return nil, fmt.Errorf("compiling %s: %w", label, err)
@@ -107,7 +109,7 @@ func build(c *jsonschema.Compiler, location, label string, docs map[string]any) 
 	base, _, _ := strings.Cut(location, "#")
 	s := &Schema{compiled: compiled, names: declaredProperties(docs), docs: docs, base: base}
 	s.title, _ = s.keywordAt(location, "title").(string)
-	if fast, ok := compileFastSchema(compiled); ok {
+	if fast, ok := compileFastSchema(compiled, enums.sets); ok {
 		s.fast = fast
 	}
 	return s, nil
@@ -140,11 +142,13 @@ const minIndexedEnum = 16
 // The documents themselves keep their enums; only the compiled form
 // changes. One index serves a compiler, so that format names stay unique.
 type enumIndex struct {
-	c     *jsonschema.Compiler
-	count int
+	c    *jsonschema.Compiler
+	sets map[string]map[string]bool // by format name, for the fast checker
 }
 
-func newEnumIndex(c *jsonschema.Compiler) *enumIndex { return &enumIndex{c: c} }
+func newEnumIndex(c *jsonschema.Compiler) *enumIndex {
+	return &enumIndex{c: c, sets: make(map[string]map[string]bool)}
+}
 
 func (x *enumIndex) apply(doc any) any {
 	var walk func(v any) any
@@ -164,8 +168,8 @@ func (x *enumIndex) apply(doc any) any {
 			members, ok := stringSet(n["enum"])
 			if ok && len(members) >= minIndexedEnum {
 				if _, hasFormat := n["format"]; !hasFormat {
-					x.count++
-					name := fmt.Sprintf("%s%d", largeEnumFormat, x.count)
+					name := fmt.Sprintf("%s%d", largeEnumFormat, len(x.sets)+1)
+					x.sets[name] = members
 					x.c.RegisterFormat(&jsonschema.Format{Name: name, Validate: func(v any) error {
 						if s, isString := v.(string); isString && !members[s] {
 							return errors.New("not one of the allowed values")
@@ -233,19 +237,29 @@ func (s *Schema) Check(body []byte) *envelope.Rejection {
 	if len(body) == 0 {
 		return envelope.Reject(envelope.ReasonBodyNotJSON, "the request body is empty; it must be a JSON object")
 	}
-	value, err := strictjson.Parse(body, s.names)
-	if err != nil {
+	doc := documents.Get().(*strictjson.Document)
+	defer putDocument(doc)
+	if err := doc.Parse(body, s.names); err != nil {
 		return envelope.Reject(envelope.ReasonBodyNotJSON, "the request body is not strict JSON: %s", err)
 	}
-	return s.validate(value)
-}
-
-// validate checks a strictly parsed body and reports every violation by
-// property path, with every reason, never quoting a value.
-func (s *Schema) validate(body map[string]any) *envelope.Rejection {
-	if s.fast != nil && s.fast.accepts(body) {
+	if s.fast != nil && s.fast.accepts(doc.Root()) {
 		return nil
 	}
+	return s.validate(doc.Root().Value().(map[string]any))
+}
+
+// documents holds parsed bodies' flat forms between requests: a valid body
+// is checked on its Document alone, with no value tree.
+var documents = sync.Pool{New: func() any { return new(strictjson.Document) }}
+
+func putDocument(doc *strictjson.Document) {
+	doc.Reset()
+	documents.Put(doc)
+}
+
+// validate checks a strictly parsed body with jsonschema and reports every
+// violation by property path, with every reason, never quoting a value.
+func (s *Schema) validate(body map[string]any) *envelope.Rejection {
 	err := s.compiled.Validate(body)
 	if err == nil {
 		return nil

@@ -8,6 +8,8 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"golang.org/x/text/message"
+
+	"github.com/checkoutgw/checkoutgw/strictjson"
 )
 
 // bodyVocabularyURL names the gateway's own keywords for body schemas.
@@ -121,49 +123,66 @@ func datePairs(v any) ([][2]string, error) {
 
 // Validate reports every fault to jsonschema.
 func (k *bodyKeywords) Validate(ctx *jsonschema.ValidatorContext, v any) {
-	k.check(v, ctx.AddError)
-}
-
-// accepts is the fast checker's form: no report, no allocation.
-func (k *bodyKeywords) accepts(v any) bool {
-	ok := true
-	k.check(v, func(jsonschema.ErrorKind) { ok = false })
-	return ok
-}
-
-func (k *bodyKeywords) check(v any, report func(jsonschema.ErrorKind)) {
 	switch value := v.(type) {
 	case string:
-		if k.plainText && !isPlainText(value) {
-			report(&formattingCharacters{})
-		}
-		if k.earliest.spelt == "" && k.latest.spelt == "" {
-			return
-		}
-		date, isDate := parseDate(value)
-		if !isDate {
-			return
-		}
-		if k.earliest.spelt != "" && date.Before(k.earliest.on(k.now)) {
-			report(&dateOutOfRange{bound: k.earliest.spelt, tooEarly: true})
-		}
-		if k.latest.spelt != "" && date.After(k.latest.on(k.now)) {
-			report(&dateOutOfRange{bound: k.latest.spelt})
-		}
+		k.checkString(value, ctx.AddError)
 	case map[string]any:
-		for _, pair := range k.ordered {
-			first, firstIsDate := dateMember(value, pair[0])
-			second, secondIsDate := dateMember(value, pair[1])
-			if firstIsDate && secondIsDate && second.Before(first) {
-				report(&datesOutOfOrder{earlier: pair[0], later: pair[1]})
-			}
-		}
+		k.checkObject(func(name string) string {
+			s, _ := value[name].(string)
+			return s
+		}, ctx.AddError)
 	}
 }
 
-func dateMember(obj map[string]any, name string) (time.Time, bool) {
-	s, _ := obj[name].(string)
-	return parseDate(s)
+var _ fastKeyword = (*bodyKeywords)(nil)
+
+// accepts is the fast checker's form: no report, no allocation.
+func (k *bodyKeywords) accepts(v strictjson.Node) bool {
+	ok := true
+	refuse := func(jsonschema.ErrorKind) { ok = false }
+	switch v.Type() {
+	case strictjson.String:
+		k.checkString(v.Text(), refuse)
+	case strictjson.Object:
+		k.checkObject(func(name string) string {
+			if member, found := v.Member(name); found && member.Type() == strictjson.String {
+				return member.Text()
+			}
+			return ""
+		}, refuse)
+	}
+	return ok
+}
+
+func (k *bodyKeywords) checkString(value string, report func(jsonschema.ErrorKind)) {
+	if k.plainText && !isPlainText(value) {
+		report(&formattingCharacters{})
+	}
+	if k.earliest.spelt == "" && k.latest.spelt == "" {
+		return
+	}
+	date, isDate := parseDate(value)
+	if !isDate {
+		return
+	}
+	if k.earliest.spelt != "" && date.Before(k.earliest.on(k.now)) {
+		report(&dateOutOfRange{bound: k.earliest.spelt, tooEarly: true})
+	}
+	if k.latest.spelt != "" && date.After(k.latest.on(k.now)) {
+		report(&dateOutOfRange{bound: k.latest.spelt})
+	}
+}
+
+// checkObject checks the order of an object's dates; member is a string
+// member's value, "" for one that is absent or not a string.
+func (k *bodyKeywords) checkObject(member func(name string) string, report func(jsonschema.ErrorKind)) {
+	for _, pair := range k.ordered {
+		first, firstIsDate := parseDate(member(pair[0]))
+		second, secondIsDate := parseDate(member(pair[1]))
+		if firstIsDate && secondIsDate && second.Before(first) {
+			report(&datesOutOfOrder{earlier: pair[0], later: pair[1]})
+		}
+	}
 }
 
 // parseDate reads a date as the "date" format does, so that a string the

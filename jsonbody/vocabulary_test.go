@@ -166,7 +166,7 @@ func TestFastSchemaForeignKeyword(t *testing.T) {
 	must(t, c.AddResource("mem:///foreign.json", doc))
 	compiled, err := c.Compile("mem:///foreign.json")
 	must(t, err)
-	if _, ok := compileFastSchema(compiled); ok {
+	if _, ok := compileFastSchema(compiled, nil); ok {
 		t.Fatal("a fast checker was built for a schema with a foreign keyword")
 	}
 }
