@@ -22,7 +22,7 @@ const rootPath = "(root)"
 func (s *Schema) Mismatches(answer []byte) (map[string][]string, error) {
 	doc := documents.Get().(*strictjson.Document)
 	defer putDocument(doc)
-	if err := doc.ParseValue(answer, s.names); err != nil {
+	if err := doc.ParseValue(answer); err != nil {
 		return nil, fmt.Errorf("not strict JSON: %w", err)
 	}
 	if s.fast != nil && s.fast.accepts(doc.Root()) {

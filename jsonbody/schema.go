@@ -29,10 +29,9 @@ import (
 type Schema struct {
 	title    string
 	compiled *jsonschema.Schema
-	fast     *fastSchema            // nil when the schema uses keywords it lacks
-	names    strictjson.MemberNames // every property name the documents declare
-	docs     map[string]any         // by the URL each was added under
-	base     string                 // the URL of the document compiled from
+	fast     *fastSchema    // nil when the schema uses keywords it lacks
+	docs     map[string]any // by the URL each was added under
+	base     string         // the URL of the document compiled from
 }
 
 // Title is the schema's title, the gateway's default action name.
@@ -107,7 +106,7 @@ func build(c *jsonschema.Compiler, enums *enumIndex, location, label string, doc
 		return nil, fmt.Errorf("compiling %s: %w", label, err)
 	}
 	base, _, _ := strings.Cut(location, "#")
-	s := &Schema{compiled: compiled, names: declaredProperties(docs), docs: docs, base: base}
+	s := &Schema{compiled: compiled, docs: docs, base: base}
 	s.title, _ = s.keywordAt(location, "title").(string)
 	if fast, ok := compileFastSchema(compiled, enums.sets); ok {
 		s.fast = fast
@@ -187,34 +186,6 @@ func (x *enumIndex) apply(doc any) any {
 	return walk(doc)
 }
 
-// declaredProperties collects the names of every "properties" keyword in
-// the documents: the member names a valid body is made of.
-func declaredProperties(docs map[string]any) strictjson.MemberNames {
-	var names []string
-	var walk func(v any)
-	walk = func(v any) {
-		switch n := v.(type) {
-		case []any:
-			for _, item := range n {
-				walk(item)
-			}
-		case map[string]any:
-			if props, ok := n["properties"].(map[string]any); ok {
-				for name := range props {
-					names = append(names, name)
-				}
-			}
-			for _, item := range n {
-				walk(item)
-			}
-		}
-	}
-	for _, doc := range docs {
-		walk(doc)
-	}
-	return strictjson.NewMemberNames(names...)
-}
-
 func stringSet(v any) (map[string]bool, bool) {
 	list, ok := v.([]any)
 	if !ok {
@@ -239,7 +210,7 @@ func (s *Schema) Check(body []byte) *envelope.Rejection {
 	}
 	doc := documents.Get().(*strictjson.Document)
 	defer putDocument(doc)
-	if err := doc.Parse(body, s.names); err != nil {
+	if err := doc.Parse(body); err != nil {
 		return envelope.Reject(envelope.ReasonBodyNotJSON, "the request body is not strict JSON: %s", err)
 	}
 	if s.fast != nil && s.fast.accepts(doc.Root()) {

@@ -31,18 +31,19 @@ const maxKeptNodes = 4096
 
 // Parse reads data with Parse's rules, and the same first error for any
 // document, into d: the top level is an object.
-func (d *Document) Parse(data []byte, names MemberNames) error {
-	return d.parse(data, names, true)
+func (d *Document) Parse(data []byte) error {
+	return d.parse(data, true)
 }
 
 // ParseValue is ParseValue's rules into d: any top-level value.
-func (d *Document) ParseValue(data []byte, names MemberNames) error {
-	return d.parse(data, names, false)
+func (d *Document) ParseValue(data []byte) error {
+	return d.parse(data, false)
 }
 
-func (d *Document) parse(data []byte, names MemberNames, objectOnly bool) error {
+func (d *Document) parse(data []byte, objectOnly bool) error {
 	d.Reset()
-	p := strictParser{data: data, text: string(data), path: d.path, names: names}
+	// Member names are slices of the text too: no expected names to share.
+	p := strictParser{data: data, text: string(data), path: d.path}
 	err := p.document(objectOnly, func() error { return d.value(&p, 0, "") })
 	d.path = p.path[:0]
 	return err

@@ -16,13 +16,13 @@ func requireDocumentLikeParse(t *testing.T, data []byte) {
 		var wantErr, gotErr error
 		if objectOnly {
 			m, err := Parse(data, testMemberNames)
-			want, wantErr, gotErr = m, err, d.Parse(data, testMemberNames)
+			want, wantErr, gotErr = m, err, d.Parse(data)
 			if err != nil {
 				want = nil
 			}
 		} else {
 			want, wantErr = ParseValue(data, testMemberNames)
-			gotErr = d.ParseValue(data, testMemberNames)
+			gotErr = d.ParseValue(data)
 		}
 		if !reflect.DeepEqual(gotErr, wantErr) {
 			t.Fatalf("%q (object only %v): the document gave %v, Parse %v", data, objectOnly, gotErr, wantErr)
@@ -52,7 +52,7 @@ func FuzzDocumentMatchesParse(f *testing.F) {
 
 func TestDocumentNavigation(t *testing.T) {
 	var d Document
-	if err := d.Parse([]byte(`{"s":"x\"y","n":-1.5e3,"t":true,"f":false,"z":null,"a":[1,[2],{"k":"v"}],"o":{}}`), nil); err != nil {
+	if err := d.Parse([]byte(`{"s":"x\"y","n":-1.5e3,"t":true,"f":false,"z":null,"a":[1,[2],{"k":"v"}],"o":{}}`)); err != nil {
 		t.Fatal(err)
 	}
 	root := d.Root()
@@ -99,19 +99,19 @@ func TestDocumentNavigation(t *testing.T) {
 // node of the first may show through.
 func TestDocumentReuse(t *testing.T) {
 	var d Document
-	if err := d.Parse([]byte(`{"a":[1,2,3,4,5,6],"b":{"c":"d"}}`), nil); err != nil {
+	if err := d.Parse([]byte(`{"a":[1,2,3,4,5,6],"b":{"c":"d"}}`)); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Parse([]byte(`{"x":[]}`), nil); err != nil {
+	if err := d.Parse([]byte(`{"x":[]}`)); err != nil {
 		t.Fatal(err)
 	}
 	if got := d.Root().Value(); !reflect.DeepEqual(got, map[string]any{"x": []any{}}) {
 		t.Fatalf("after reuse: %#v", got)
 	}
-	if err := d.Parse([]byte(`{"x":`), nil); err == nil {
+	if err := d.Parse([]byte(`{"x":`)); err == nil {
 		t.Fatal("a truncated document parsed")
 	}
-	if err := d.Parse([]byte(`{"y":1}`), nil); err != nil || len(d.nodes) != 2 {
+	if err := d.Parse([]byte(`{"y":1}`)); err != nil || len(d.nodes) != 2 {
 		t.Fatalf("after a failed parse: %v, %d nodes", err, len(d.nodes))
 	}
 }
@@ -122,10 +122,10 @@ func TestDocumentReuse(t *testing.T) {
 func TestDocumentParseAllocations(t *testing.T) {
 	data := []byte(nestedSeed)
 	var d Document
-	if err := d.Parse(data, testMemberNames); err != nil {
+	if err := d.Parse(data); err != nil {
 		t.Fatal(err)
 	}
-	if allocs := testing.AllocsPerRun(100, func() { _ = d.Parse(data, testMemberNames) }); allocs > 1 {
+	if allocs := testing.AllocsPerRun(100, func() { _ = d.Parse(data) }); allocs > 1 {
 		t.Errorf("%v allocations per parse, want at most 1", allocs)
 	}
 }
