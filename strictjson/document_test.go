@@ -35,21 +35,6 @@ func requireDocumentLikeParse(t *testing.T, data []byte) {
 	}
 }
 
-var documentSeeds = append([]string{`"x"`, `[1,"a",[],{}]`, `-0`, `true`, `null`, `{"a":"\u00e9","b":"plain"}`}, walkSeeds...)
-
-func TestDocumentMatchesParse(t *testing.T) {
-	for _, seed := range documentSeeds {
-		requireDocumentLikeParse(t, []byte(seed))
-	}
-}
-
-func FuzzDocumentMatchesParse(f *testing.F) {
-	for _, seed := range documentSeeds {
-		f.Add([]byte(seed))
-	}
-	f.Fuzz(requireDocumentLikeParse)
-}
-
 func TestDocumentNavigation(t *testing.T) {
 	var d Document
 	if err := d.Parse([]byte(`{"s":"x\"y","n":-1.5e3,"t":true,"f":false,"z":null,"a":[1,[2],{"k":"v"}],"o":{}}`)); err != nil {

@@ -13,7 +13,7 @@ var walkSeeds = []string{
 	`{"a":1,"a":2}`, `{"o":[{"k":1,"\u006b":1}]}`, "\xef\xbb\xbf{}", `{"a":-0.5e-7}`, `[]`, `"x"`, ``, `{}{}`, `{} x`,
 	strings.Repeat(`{"a":`, 31) + `{}` + strings.Repeat(`}`, 31), strings.Repeat(`{"a":`, 32) + `{}` + strings.Repeat(`}`, 32),
 	`{"a":` + strings.Repeat(`[`, 32) + strings.Repeat(`]`, 32) + `}`, "{\"a\":\"\xff\"}", `{"a":"\ud800"}`, "{\"a\":\"\x01\"}",
-	`{"a":01}`, `{"a":1.}`, `{"a":tru}`, `{"a":[1,2`, `{"a":1,}`, `{"a" 1}`, `{"k0":0,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k3":3}`,
+	`[1,"a",[],{}]`, `-0`, `true`, `null`, `{"a":"\u00e9","b":"plain"}`, `{"a":01}`, `{"a":1.}`, `{"a":tru}`, `{"a":[1,2`, `{"a":1,}`, `{"a" 1}`, `{"k0":0,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k3":3}`,
 }
 
 // rebuild decodes the document with the Decoder alone, typing each value
@@ -72,15 +72,22 @@ func requireWalkLikeParse(t *testing.T, data []byte) {
 	}
 }
 
-func TestDecodeObjectMatchesParse(t *testing.T) {
+// requireDecodersLikeParse holds both ways of reading without a value
+// tree, the Decoder and the Document, to Parse.
+func requireDecodersLikeParse(t *testing.T, data []byte) {
+	requireWalkLikeParse(t, data)
+	requireDocumentLikeParse(t, data)
+}
+
+func TestDecodersMatchParse(t *testing.T) {
 	for _, seed := range walkSeeds {
-		requireWalkLikeParse(t, []byte(seed))
+		requireDecodersLikeParse(t, []byte(seed))
 	}
 }
 
-func FuzzDecodeObjectMatchesParse(f *testing.F) {
+func FuzzDecodersMatchParse(f *testing.F) {
 	for _, seed := range walkSeeds {
 		f.Add([]byte(seed))
 	}
-	f.Fuzz(requireWalkLikeParse)
+	f.Fuzz(requireDecodersLikeParse)
 }
