@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"bytes"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -51,19 +50,19 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) (*bodyBuffer,
 		size = r.ContentLength + 1 // +1 so the final read sees EOF without growing
 	}
 	body := newBodyBuffer(int(size))
-	_, err := body.buf.ReadFrom(io.LimitReader(r.Body, g.MaxBodySize+1))
+	err := body.fill(r.Body, int(g.MaxBodySize+1))
 	timedOut := timer.stop()
 	var rej *envelope.Rejection
 	switch {
 	case err != nil && (timedOut || isTimeout(err)):
 		rej = envelope.Reject(envelope.ReasonBodyTimeout, "the body was not complete within %s", time.Duration(g.BodyReadTimeout))
-	case r.ContentLength >= 0 && int64(body.buf.Len()) < r.ContentLength:
+	case r.ContentLength >= 0 && int64(len(body.bytes())) < r.ContentLength:
 		// HTTP/1.1 and HTTP/2 report a short body as a read error, HTTP/3 as
 		// a plain end of the stream: one verdict for all three.
-		rej = envelope.Reject(envelope.ReasonBodyLength, "the body ended after %d bytes; its Content-Length declares %d", body.buf.Len(), r.ContentLength)
+		rej = envelope.Reject(envelope.ReasonBodyLength, "the body ended after %d bytes; its Content-Length declares %d", len(body.bytes()), r.ContentLength)
 	case err != nil:
 		rej = envelope.Reject(envelope.ReasonBodyUnreadable, "the body could not be read")
-	case int64(body.buf.Len()) > g.MaxBodySize:
+	case int64(len(body.bytes())) > g.MaxBodySize:
 		rej = envelope.Reject(envelope.ReasonBodyTooLarge, "the body is over the %d-byte limit", g.MaxBodySize)
 	}
 	if rej != nil {
