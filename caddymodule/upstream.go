@@ -236,12 +236,41 @@ func isDocumentedEnvelope(contentType []string, body []byte) bool {
 // parameter but charset=utf-8: the one media type the gateway accepts from
 // clients and passes through from the upstream as an envelope.
 func isJSONUTF8(contentType string) bool {
+	// What clients send, spelled exactly, needs no parse; ParseMediaType
+	// allocates the parameter map.
+	if equalFoldASCII(contentType, "application/json") || equalFoldASCII(contentType, "application/json; charset=utf-8") {
+		return true
+	}
+	return parsesAsJSONUTF8(contentType)
+}
+
+// parsesAsJSONUTF8 is isJSONUTF8's general case.
+func parsesAsJSONUTF8(contentType string) bool {
 	mediaType, params, err := mime.ParseMediaType(contentType)
 	if err != nil || mediaType != "application/json" {
 		return false
 	}
 	for name, value := range params {
 		if name != "charset" || !strings.EqualFold(value, "utf-8") {
+			return false
+		}
+	}
+	return true
+}
+
+// equalFoldASCII says whether s is lower, a lower-case ASCII string, in
+// any ASCII case. strings.EqualFold would also match Unicode folds such
+// as U+017F for s, which the media type grammar does not allow.
+func equalFoldASCII(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
 			return false
 		}
 	}
