@@ -33,7 +33,8 @@ func (g *Gateway) authenticate(r *http.Request, path string, query url.Values, s
 	if rej := settle(tok, g.policy.CheckAlgorithm(tok)); rej != nil {
 		return tok, nil, rej
 	}
-	candidates, rej := g.candidates(r, tok)
+	var room [signedrequest.DefaultMaxKeyAttempts]*keyring.Key
+	candidates, rej := g.candidates(room[:0], r, tok)
 	if rej := settle(tok, rej); rej != nil {
 		return tok, nil, rej
 	}
@@ -51,8 +52,9 @@ func (g *Gateway) authenticate(r *http.Request, path string, query url.Values, s
 }
 
 // candidates are the keys that may verify the token, once keys are loaded:
-// with api_keys, only those registered for the request's X-Api-Key.
-func (g *Gateway) candidates(r *http.Request, tok *signedrequest.Token) ([]*keyring.Key, *envelope.Rejection) {
+// with api_keys, only those registered for the request's X-Api-Key. They
+// are appended to dst.
+func (g *Gateway) candidates(dst []*keyring.Key, r *http.Request, tok *signedrequest.Token) ([]*keyring.Key, *envelope.Rejection) {
 	if g.ring.Keys().Len() == 0 {
 		return nil, envelope.Reject(envelope.ReasonNoKeys, "no signing keys are loaded yet; try again shortly")
 	}
@@ -60,5 +62,5 @@ func (g *Gateway) candidates(r *http.Request, tok *signedrequest.Token) ([]*keyr
 	if rej != nil {
 		return nil, rej
 	}
-	return g.policy.Candidates(r.Context(), g.ring, tok, tenantKids)
+	return g.policy.AppendCandidates(dst, r.Context(), g.ring, tok, tenantKids)
 }

@@ -3,12 +3,10 @@ package caddymodule
 import (
 	"bytes"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/checkoutgw/checkoutgw/envelope"
@@ -46,26 +44,25 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) (*bodyBuffer,
 	if r.Body == nil || r.Body == http.NoBody {
 		return newBodyBuffer(0), nil
 	}
-	timedOut := g.bodyDeadline(w, r)
-	defer timedOut.stop()
-
+	timer := g.bodyDeadline(w, r)
 	size := int64(bytes.MinRead)
 	if r.ContentLength >= 0 {
 		size = r.ContentLength + 1 // +1 so the final read sees EOF without growing
 	}
 	body := newBodyBuffer(int(size))
-	_, err := body.buf.ReadFrom(io.LimitReader(r.Body, g.MaxBodySize+1))
+	err := body.fill(r.Body, int(g.MaxBodySize+1))
+	timedOut := timer.stop()
 	var rej *envelope.Rejection
 	switch {
-	case err != nil && (timedOut.fired() || isTimeout(err)):
+	case err != nil && (timedOut || isTimeout(err)):
 		rej = envelope.Reject(envelope.ReasonBodyTimeout, "the body was not complete within %s", time.Duration(g.BodyReadTimeout))
-	case r.ContentLength >= 0 && int64(body.buf.Len()) < r.ContentLength:
+	case r.ContentLength >= 0 && int64(len(body.bytes())) < r.ContentLength:
 		// HTTP/1.1 and HTTP/2 report a short body as a read error, HTTP/3 as
 		// a plain end of the stream: one verdict for all three.
-		rej = envelope.Reject(envelope.ReasonBodyLength, "the body ended after %d bytes; its Content-Length declares %d", body.buf.Len(), r.ContentLength)
+		rej = envelope.Reject(envelope.ReasonBodyLength, "the body ended after %d bytes; its Content-Length declares %d", len(body.bytes()), r.ContentLength)
 	case err != nil:
 		rej = envelope.Reject(envelope.ReasonBodyUnreadable, "the body could not be read")
-	case int64(body.buf.Len()) > g.MaxBodySize:
+	case int64(len(body.bytes())) > g.MaxBodySize:
 		rej = envelope.Reject(envelope.ReasonBodyTooLarge, "the body is over the %d-byte limit", g.MaxBodySize)
 	}
 	if rej != nil {
@@ -83,27 +80,50 @@ func isTimeout(err error) bool {
 // bodyTimer ends a body read that takes too long: through the connection's
 // read deadline where the server supports it, otherwise by closing the body.
 type bodyTimer struct {
-	stop  func()
-	fired func() bool
+	w     http.ResponseWriter // whose read deadline bounds the read, if set
+	timer *time.Timer         // closes the body, when the deadline cannot
 }
 
+// bodyDeadline starts the bound. Every server the gateway runs in (HTTP/1,
+// HTTP/2, HTTP/3) has read deadlines, which cost no allocation; the timer
+// is for writers without one, such as httptest's recorder.
 func (g *Gateway) bodyDeadline(w http.ResponseWriter, r *http.Request) bodyTimer {
 	timeout := time.Duration(g.BodyReadTimeout)
-	rc := http.NewResponseController(w)
-	if err := rc.SetReadDeadline(time.Now().Add(timeout)); err == nil {
-		// Clear it once the body is in: a deadline left behind would let the
-		// server's background read cancel the request while it is proxied.
-		return bodyTimer{
-			stop:  func() { _ = rc.SetReadDeadline(time.Time{}) },
-			fired: func() bool { return false },
+	// Asking first spares the error ResponseController builds for a writer
+	// without deadlines.
+	if canSetReadDeadline(w) && http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout)) == nil {
+		return bodyTimer{w: w}
+	}
+	body := r.Body
+	return bodyTimer{timer: time.AfterFunc(timeout, func() { _ = body.Close() })}
+}
+
+// stop ends the bound once the read is over and reports whether the timer
+// had already closed the body.
+func (t bodyTimer) stop() (fired bool) {
+	if t.timer != nil {
+		return !t.timer.Stop()
+	}
+	// Clear the deadline: one left behind would let the server's background
+	// read cancel the request while it is proxied.
+	_ = http.NewResponseController(t.w).SetReadDeadline(time.Time{})
+	return false
+}
+
+// canSetReadDeadline says whether http.ResponseController can set w's read
+// deadline, looking the way it does: through Unwrap, to a writer with
+// SetReadDeadline.
+func canSetReadDeadline(w http.ResponseWriter) bool {
+	for {
+		switch t := w.(type) {
+		case interface{ SetReadDeadline(time.Time) error }:
+			return true
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return false
 		}
 	}
-	var fired atomic.Bool
-	timer := time.AfterFunc(timeout, func() {
-		fired.Store(true)
-		_ = r.Body.Close()
-	})
-	return bodyTimer{stop: func() { timer.Stop() }, fired: fired.Load}
 }
 
 // stopReadingBody makes a refusal that left the body unread go out at once

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 )
 
@@ -11,7 +12,7 @@ import (
 // max_body_size, one outsized request should not pin its buffer for ever.
 const maxPooledBody = 1 << 20
 
-var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var bodyBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // errBodyClosed is what a body reader returns once closed: its buffer may
 // already hold another request.
@@ -23,20 +24,43 @@ var errBodyClosed = errors.New("request body read after close")
 // RoundTrip may still be writing the body after the response has arrived,
 // and only the reader's Close says it has finished.
 type bodyBuffer struct {
-	mu   sync.Mutex
-	buf  *bytes.Buffer
-	refs int
+	mu    sync.Mutex
+	buf   *[]byte // nil once given back
+	refs  int
+	first bodyReader // the request's own reader, here to spare an allocation
+	given bool       // first has been handed out
 }
 
 func newBodyBuffer(size int) *bodyBuffer {
-	buf := bodyBuffers.Get().(*bytes.Buffer)
-	buf.Reset()
-	buf.Grow(size)
+	buf := bodyBuffers.Get().(*[]byte)
+	*buf = slices.Grow((*buf)[:0], size)
 	return &bodyBuffer{buf: buf, refs: 1}
 }
 
 // bytes is the body; valid until release.
-func (b *bodyBuffer) bytes() []byte { return b.buf.Bytes() }
+func (b *bodyBuffer) bytes() []byte { return *b.buf }
+
+// fill reads r to its end, or until the buffer holds limit bytes. It grows
+// only when full, so a buffer sized one byte past a declared length takes
+// the whole body and sees its end without growing.
+func (b *bodyBuffer) fill(r io.Reader, limit int) error {
+	data := *b.buf
+	defer func() { *b.buf = data }()
+	for len(data) < limit {
+		if len(data) == cap(data) {
+			data = slices.Grow(data, bytes.MinRead)
+		}
+		n, err := r.Read(data[len(data):min(cap(data), limit)])
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // release gives up the handler's reference.
 func (b *bodyBuffer) release() {
@@ -48,7 +72,7 @@ func (b *bodyBuffer) release() {
 func (b *bodyBuffer) unref() {
 	b.refs--
 	if b.refs == 0 {
-		if b.buf.Cap() <= maxPooledBody {
+		if cap(*b.buf) <= maxPooledBody {
 			bodyBuffers.Put(b.buf)
 		}
 		b.buf = nil
@@ -65,12 +89,17 @@ func (b *bodyBuffer) reader() io.ReadCloser {
 		return &bodyReader{body: b, closed: true}
 	}
 	b.refs++
-	return &bodyReader{body: b, r: bytes.NewReader(b.buf.Bytes())}
+	if !b.given {
+		b.given = true
+		b.first = bodyReader{body: b}
+		return &b.first
+	}
+	return &bodyReader{body: b}
 }
 
 type bodyReader struct {
 	body   *bodyBuffer
-	r      *bytes.Reader
+	read   int // bytes read so far
 	closed bool
 }
 
@@ -82,7 +111,13 @@ func (r *bodyReader) Read(p []byte) (int, error) {
 	if r.closed {
 		return 0, errBodyClosed
 	}
-	return r.r.Read(p)
+	rest := (*r.body.buf)[r.read:]
+	if len(rest) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, rest)
+	r.read += n
+	return n, nil
 }
 
 func (r *bodyReader) Close() error {

@@ -9,12 +9,66 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 )
 
 func filledBodyBuffer(data []byte) *bodyBuffer {
 	b := newBodyBuffer(len(data))
-	b.buf.Write(data)
+	if err := b.fill(bytes.NewReader(data), len(data)+1); err != nil {
+		panic(err)
+	}
 	return b
+}
+
+// TestBodyBufferFill: the body is read whole, with no growth when the
+// buffer has one byte to spare, and up to the limit only.
+func TestBodyBufferFill(t *testing.T) {
+	data := []byte(validBody)
+	for _, tc := range []struct {
+		name       string
+		size       int
+		limit      int
+		want       []byte
+		keepsSpace bool
+	}{
+		{name: "declared length", size: len(data) + 1, limit: 1 << 20, want: data, keepsSpace: true},
+		{name: "unknown length", size: 0, limit: 1 << 20, want: data},
+		{name: "over the limit", size: 0, limit: 100, want: data[:100]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBodyBuffer(tc.size)
+			defer b.release()
+			capacity := cap(b.bytes())
+			must(t, b.fill(&trickle{data: data, step: 7}, tc.limit))
+			if !bytes.Equal(b.bytes(), tc.want) {
+				t.Fatalf("read %d bytes, want %d", len(b.bytes()), len(tc.want))
+			}
+			if tc.keepsSpace && cap(b.bytes()) != capacity {
+				t.Fatalf("the buffer grew from %d to %d bytes for a body of %d", capacity, cap(b.bytes()), len(data))
+			}
+		})
+	}
+	b := newBodyBuffer(0)
+	defer b.release()
+	broken := errors.New("connection reset")
+	if err := b.fill(io.MultiReader(bytes.NewReader(data[:10]), iotest.ErrReader(broken)), 1<<20); !errors.Is(err, broken) || len(b.bytes()) != 10 {
+		t.Fatalf("a failing body: %v after %d bytes, want the error after 10", err, len(b.bytes()))
+	}
+}
+
+// trickle reads its data step bytes at a time, as a slow client sends it.
+type trickle struct {
+	data []byte
+	step int
+}
+
+func (r *trickle) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), r.step)], r.data)
+	r.data = r.data[n:]
+	return n, nil
 }
 
 // churnBodyBuffers takes and fills pooled buffers as other requests would,

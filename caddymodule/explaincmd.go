@@ -136,7 +136,7 @@ func (g *Gateway) toolCandidates(req signedrequest.Request, headers []string) (s
 		return nil, err
 	}
 	return func(ctx context.Context, tok *signedrequest.Token) ([]*keyring.Key, *envelope.Rejection) {
-		return g.candidates(r.WithContext(ctx), tok)
+		return g.candidates(nil, r.WithContext(ctx), tok)
 	}, nil
 }
 

@@ -145,9 +145,9 @@ func (g *Gateway) forward(uw *upstreamWriter, r *http.Request, next caddyhttp.Ha
 	r.GetBody = func() (io.ReadCloser, error) { return body.reader(), nil }
 	r.ContentLength = int64(size)
 	r.TransferEncoding = nil
-	r.Header.Set("Content-Length", strconv.Itoa(size))
+	setContentLength(r.Header, size)
 	if key != nil {
-		r.Header.Set(keyIDHeader, key.Kid())
+		r.Header[keyIDHeaderKey] = []string{key.Kid()}
 		setPlaceholder(r, placeholderKid, key.Kid())
 	} else {
 		// Reported, not verified: no key vouches for it, and a client's own
@@ -213,6 +213,18 @@ func (g *Gateway) forward(uw *upstreamWriter, r *http.Request, next caddyhttp.Ha
 		g.refuse(w, r, envelope.Reject(envelope.ReasonUpstreamDown, "the checkout service could not be reached"), nil, zap.Error(err))
 	}
 	return nil
+}
+
+// setContentLength sets the Content-Length header to size, leaving it as
+// it is when the client already sent exactly that: most bodies come with
+// their length, and the new value would cost two allocations.
+func setContentLength(h http.Header, size int) {
+	var digits [20]byte
+	text := strconv.AppendInt(digits[:0], int64(size), 10)
+	if sent := h["Content-Length"]; len(sent) == 1 && sent[0] == string(text) {
+		return
+	}
+	h["Content-Length"] = []string{string(text)}
 }
 
 // recoverPanic turns a panic into a 500 envelope and a log line that share

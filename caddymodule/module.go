@@ -33,6 +33,9 @@ const (
 	defaultMaxBodySize     = 64 << 10
 	defaultBodyReadTimeout = 10 * time.Second
 	keyIDHeader            = "X-Checkout-Key-ID"
+	// keyIDHeaderKey is keyIDHeader as http.Header stores it, so that
+	// setting it need not canonicalise the name on every request.
+	keyIDHeaderKey = "X-Checkout-Key-Id"
 )
 
 // Gateway guards a checkout API: it lets through only requests whose

@@ -48,7 +48,7 @@ func checkPath(path string) *envelope.Rejection {
 			return envelope.Reject(envelope.ReasonPathNotCanonical, "the request path must not contain %q", bad)
 		}
 	}
-	for _, seg := range strings.Split(path[1:], "/") {
+	for seg := range strings.SplitSeq(path[1:], "/") {
 		if seg == "." || seg == ".." {
 			return envelope.Reject(envelope.ReasonPathNotCanonical, "the request path must not contain . or .. segments")
 		}

@@ -47,8 +47,8 @@ const (
 // and 2xx answers whose response schema validate_responses checks. It
 // relays no 1xx and lets no one take over the client connection.
 type upstreamWriter struct {
-	*caddyhttp.ResponseWriterWrapper
-	callerHeaders map[string]bool // response headers set before the upstream answered
+	caddyhttp.ResponseWriterWrapper
+	callerHeaders []string // response headers set before the upstream answered
 	// checksSuccess, when set, says which 2xx statuses are held for a check.
 	checksSuccess func(status int) bool
 	// streamsOversized lets a held 2xx answer that outgrows the bound go on
@@ -65,18 +65,21 @@ type upstreamWriter struct {
 	received          int64     // size of the held-back body, past the bound too
 	digest            hash.Hash // SHA-256 of the whole held-back body
 	held              bytes.Buffer
+	// callerHeaderRoom holds callerHeaders without an allocation for the
+	// few that Caddy and earlier handlers usually set.
+	callerHeaderRoom [8]string
 }
 
 func newUpstreamWriter(w http.ResponseWriter) *upstreamWriter {
-	return &upstreamWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+	return &upstreamWriter{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 }
 
 // noteCallerHeaders records the response headers present before the
 // upstream is asked, so that a replacement envelope keeps only those.
 func (u *upstreamWriter) noteCallerHeaders() {
-	u.callerHeaders = make(map[string]bool, len(u.Header()))
+	u.callerHeaders = u.callerHeaderRoom[:0]
 	for name := range u.Header() {
-		u.callerHeaders[name] = true
+		u.callerHeaders = append(u.callerHeaders, name)
 	}
 }
 
@@ -177,7 +180,7 @@ func (u *upstreamWriter) releaseHeld() {
 // that were there before it (Caddy's own), so a replacement envelope does
 // not carry the upstream's Content-Length, Content-Type or Upgrade.
 func (u *upstreamWriter) clearUpstreamHeaders() {
-	maps.DeleteFunc(u.Header(), func(name string, _ []string) bool { return !u.callerHeaders[name] })
+	maps.DeleteFunc(u.Header(), func(name string, _ []string) bool { return !slices.Contains(u.callerHeaders, name) })
 }
 
 // heldFields describe a held-back answer for the log without its text, which
@@ -233,12 +236,41 @@ func isDocumentedEnvelope(contentType []string, body []byte) bool {
 // parameter but charset=utf-8: the one media type the gateway accepts from
 // clients and passes through from the upstream as an envelope.
 func isJSONUTF8(contentType string) bool {
+	// What clients send, spelled exactly, needs no parse; ParseMediaType
+	// allocates the parameter map.
+	if equalFoldASCII(contentType, "application/json") || equalFoldASCII(contentType, "application/json; charset=utf-8") {
+		return true
+	}
+	return parsesAsJSONUTF8(contentType)
+}
+
+// parsesAsJSONUTF8 is isJSONUTF8's general case.
+func parsesAsJSONUTF8(contentType string) bool {
 	mediaType, params, err := mime.ParseMediaType(contentType)
 	if err != nil || mediaType != "application/json" {
 		return false
 	}
 	for name, value := range params {
 		if name != "charset" || !strings.EqualFold(value, "utf-8") {
+			return false
+		}
+	}
+	return true
+}
+
+// equalFoldASCII says whether s is lower, a lower-case ASCII string, in
+// any ASCII case. strings.EqualFold would also match Unicode folds such
+// as U+017F for s, which the media type grammar does not allow.
+func equalFoldASCII(s, lower string) bool {
+	if len(s) != len(lower) {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
 			return false
 		}
 	}

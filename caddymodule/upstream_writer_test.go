@@ -57,6 +57,44 @@ func TestUpstreamWriterHoldsErrorsWhateverTheWritePath(t *testing.T) {
 	})
 }
 
+// TestIsJSONUTF8 holds the exact spellings' fast path to the general
+// parse, near misses included.
+func TestIsJSONUTF8(t *testing.T) {
+	for _, tc := range []struct {
+		contentType string
+		want        bool
+	}{
+		{"application/json", true},
+		{"Application/JSON", true},
+		{"application/json; charset=utf-8", true},
+		{"APPLICATION/JSON; CHARSET=UTF-8", true},
+		{"application/json;charset=utf-8", true},
+		{"application/json ; charset=\"utf-8\"", true},
+		{"application/json; charset=utf-16", false},
+		{"application/json; charset=utf-8; profile=x", false},
+		{"application/jsonx", false},
+		{"application/json; charset=utf-8x", false},
+		{"application/j\u017fon", false}, // long s folds to s in Unicode
+		{"application/json; char\u017fet=utf-8", false},
+		{"text/json", false},
+		{"", false},
+	} {
+		if got, general := isJSONUTF8(tc.contentType), parsesAsJSONUTF8(tc.contentType); got != tc.want || general != tc.want {
+			t.Errorf("%q: isJSONUTF8 %v, the general parse %v, want %v", tc.contentType, got, general, tc.want)
+		}
+	}
+}
+
+func FuzzIsJSONUTF8(f *testing.F) {
+	f.Add("application/json; charset=utf-8")
+	f.Add("application/j\u017fon")
+	f.Fuzz(func(t *testing.T, contentType string) {
+		if isJSONUTF8(contentType) != parsesAsJSONUTF8(contentType) {
+			t.Fatalf("%q: the fast path and the general parse disagree", contentType)
+		}
+	})
+}
+
 // TestIsDocumentedEnvelope checks that only the envelope's exact shape, as
 // application/json, counts as an envelope; every near miss is replaced.
 func TestIsDocumentedEnvelope(t *testing.T) {

@@ -12,8 +12,12 @@ import (
 
 // ParseQuery parses the query strictly: a malformed escape or a `;`
 // separator is refused rather than guessed at. The binding compares
-// queryParams with values parsed exactly this way.
+// queryParams with values parsed exactly this way. No query is nil, which
+// reads as empty.
 func ParseQuery(rawQuery string) (url.Values, *envelope.Rejection) {
+	if rawQuery == "" {
+		return nil, nil
+	}
 	values, err := url.ParseQuery(rawQuery)
 	if err != nil {
 		return nil, envelope.Reject(envelope.ReasonQueryMalformed, "the query string is not well formed")

@@ -64,6 +64,12 @@ func (p *Policy) CheckAlgorithm(tok *Token) *envelope.Rejection {
 // MaxKeyAttempts of them, the most recently successful first. A non-nil
 // tenantKids admits only the keys registered for the request's tenant.
 func (p *Policy) Candidates(ctx context.Context, ring *keyring.Ring, tok *Token, tenantKids []string) ([]*keyring.Key, *envelope.Rejection) {
+	return p.AppendCandidates(nil, ctx, ring, tok, tenantKids)
+}
+
+// AppendCandidates is Candidates appending the keys to dst, so that a
+// caller with room for them spends no allocation.
+func (p *Policy) AppendCandidates(dst []*keyring.Key, ctx context.Context, ring *keyring.Ring, tok *Token, tenantKids []string) ([]*keyring.Key, *envelope.Rejection) {
 	if tok.kid != "" {
 		key, ok := ring.Lookup(ctx, tok.kid)
 		if !ok {
@@ -75,7 +81,7 @@ func (p *Policy) Candidates(ctx context.Context, ring *keyring.Ring, tok *Token,
 		if key.Alg() != tok.alg {
 			return nil, envelope.Reject(envelope.ReasonAlgNotAllowed, "alg %s does not match key %q, which is for %s", tok.alg, tok.kid, key.Alg())
 		}
-		return []*keyring.Key{key}, nil
+		return append(dst, key), nil
 	}
 	fitting := ring.Keys().ForAlg(tok.alg)
 	if tenantKids != nil {
@@ -87,8 +93,8 @@ func (p *Policy) Candidates(ctx context.Context, ring *keyring.Ring, tok *Token,
 	case len(fitting) > p.MaxKeyAttempts:
 		return nil, envelope.Reject(envelope.ReasonNoKeyVerified, "the token has no kid and %d keys serve alg %s, more than the %d that are tried; put the key's kid in the token header", len(fitting), tok.alg, p.MaxKeyAttempts)
 	}
-	ordered := slices.Clone(fitting)
-	slices.SortStableFunc(ordered, func(a, b *keyring.Key) int {
+	ordered := append(dst, fitting...)
+	slices.SortStableFunc(ordered[len(dst):], func(a, b *keyring.Key) int {
 		return cmp.Compare(b.LastVerified(), a.LastVerified())
 	})
 	return ordered, nil

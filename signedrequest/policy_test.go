@@ -1,10 +1,19 @@
 package signedrequest
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	"go.uber.org/zap"
+
 	"github.com/checkoutgw/checkoutgw/envelope"
+	"github.com/checkoutgw/checkoutgw/keyring"
 )
 
 // TestCheckClaimsBoundaries pins the exact edges of the time rules with an
@@ -54,5 +63,77 @@ func TestExpiredDetailSaysHowLongAgo(t *testing.T) {
 	rej := p.CheckClaims(&Claims{audience: []string{DefaultAudience}, issuedAt: 1_800_000_000 - 600, expiresAt: 1_800_000_000 - 192})
 	if rej == nil || rej.Detail != "token expired 3m12s ago" {
 		t.Fatalf("got %v", rej)
+	}
+}
+
+// TestAppendCandidates: the keys are appended after what dst holds, the
+// most recently successful first for a token without kid, in dst's own
+// room when it has enough.
+func TestAppendCandidates(t *testing.T) {
+	signers := []*testSigner{newTestSigner(t, "ES256"), newTestSigner(t, "ES256"), newTestSigner(t, "ES256")}
+	set := jwk.NewSet()
+	for i, s := range signers {
+		pub, err := jwk.Import(&s.priv.PublicKey)
+		must(t, err)
+		must(t, pub.Set(jwk.KeyIDKey, fmt.Sprintf("k%d", i)))
+		must(t, pub.Set(jwk.AlgorithmKey, jwa.ES256()))
+		must(t, set.AddKey(pub))
+	}
+	setJSON, err := json.Marshal(set)
+	must(t, err)
+	keys, _, err := keyring.ParseJWKS(setJSON, DefaultAlgorithms)
+	must(t, err)
+	ring, err := keyring.NewRing(keys, DefaultAlgorithms, zap.NewNop(), nil)
+	must(t, err)
+	p := DefaultPolicy(time.Now())
+	ctx := context.Background()
+
+	// k1 verified last, k2 before it, k0 never.
+	for _, i := range []int{2, 1} {
+		key, _ := ring.Lookup(ctx, fmt.Sprintf("k%d", i))
+		tok, rej := Parse(signers[i].signRaw(t, `{"alg":"ES256"}`, requestClaimsJSON(t)))
+		if rej != nil {
+			t.Fatal(rej)
+		}
+		if _, rej := p.Verify(tok, []*keyring.Key{key}); rej != nil {
+			t.Fatal(rej)
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	withKid, rej := Parse(signers[0].signRaw(t, `{"alg":"ES256","kid":"k0"}`, requestClaimsJSON(t)))
+	if rej != nil {
+		t.Fatal(rej)
+	}
+	noKid, rej := Parse(signers[0].signRaw(t, `{"alg":"ES256"}`, requestClaimsJSON(t)))
+	if rej != nil {
+		t.Fatal(rej)
+	}
+	for _, tc := range []struct {
+		name string
+		tok  *Token
+		want []string
+	}{
+		{"kid", withKid, []string{"held", "k0"}},
+		{"no kid", noKid, []string{"held", "k1", "k2", "k0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			held, _ := ring.Lookup(ctx, "k2")
+			var room [DefaultMaxKeyAttempts + 1]*keyring.Key
+			got, rej := p.AppendCandidates(append(room[:0], held), ctx, ring, tc.tok, nil)
+			if rej != nil {
+				t.Fatal(rej)
+			}
+			kids := []string{"held"}
+			for _, k := range got[1:] {
+				kids = append(kids, k.Kid())
+			}
+			if got[0] != held || !slices.Equal(kids, tc.want) {
+				t.Fatalf("candidates %v, want %v", kids, tc.want)
+			}
+			if &got[0] != &room[0] {
+				t.Fatal("the candidates did not go into dst's room")
+			}
+		})
 	}
 }
