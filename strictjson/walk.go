@@ -1,5 +1,7 @@
 package strictjson
 
+import "unicode/utf8"
+
 // Decoder hands a strict JSON object to a typed decoder member by member,
 // with no value tree: the same grammar and rules as Parse, and the same
 // first error for any document. Inside a callback, the member's or item's
@@ -7,6 +9,7 @@ package strictjson
 // Object or Array.
 type Decoder struct {
 	p       strictParser
+	text    string      // the document as a string, when the caller has it
 	depth   int         // nesting depth of the container whose value is next
 	pathBuf [4]pathStep // room for the usual paths without an allocation
 }
@@ -15,7 +18,20 @@ type Decoder struct {
 // member in document order. An error member returns stops the walk and is
 // returned as is; a document Parse would refuse fails with Parse's rule.
 func DecodeObject(data []byte, names MemberNames, member func(d *Decoder, name string) error) error {
-	d := Decoder{p: strictParser{data: data, names: names}}
+	var d Decoder
+	return d.DecodeObject(data, "", names, member)
+}
+
+// DecodeObject is the package's DecodeObject on d, which a caller can keep
+// where it costs no allocation of its own and use for one document after
+// another. A text that is not empty must be string(data): String then
+// returns a string without escapes as a substring of text, sharing its
+// memory instead of allocating a copy.
+func (d *Decoder) DecodeObject(data []byte, text string, names MemberNames, member func(d *Decoder, name string) error) error {
+	if text != "" && text != string(data) {
+		panic("strictjson: DecodeObject's text is not its data")
+	}
+	*d = Decoder{p: strictParser{data: data, names: names}, text: text}
 	d.p.path = d.pathBuf[:0]
 	p := &d.p
 	if len(data) >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF {
@@ -28,7 +44,7 @@ func DecodeObject(data []byte, names MemberNames, member func(d *Decoder, name s
 	if p.data[p.pos] != '{' {
 		return p.fail("the JSON value is not an object")
 	}
-	if err := d.Object(func(name string) error { return member(&d, name) }); err != nil {
+	if err := d.Object(func(name string) error { return member(d, name) }); err != nil {
 		return err
 	}
 	p.skipSpace()
@@ -65,7 +81,31 @@ func (d *Decoder) Kind() Types {
 // String consumes the next value, which Kind reported as a String.
 func (d *Decoder) String() (string, error) {
 	d.p.skipSpace()
+	if d.text != "" {
+		if end, plain := d.plainStringEnd(); plain {
+			s := d.text[d.p.pos+1 : end]
+			d.p.pos = end + 1
+			return s, nil
+		}
+	}
 	return d.p.string()
+}
+
+// plainStringEnd finds the closing quote of the string at p.pos when the
+// string needs no decoding: no escape, no control character, valid UTF-8.
+// Otherwise the parser's own string decodes it or says what is wrong.
+func (d *Decoder) plainStringEnd() (int, bool) {
+	data := d.p.data
+	start := d.p.pos + 1
+	for i := start; i < len(data); i++ {
+		switch c := data[i]; {
+		case c == '"':
+			return i, utf8.Valid(data[start:i])
+		case c == '\\' || c < 0x20:
+			return 0, false
+		}
+	}
+	return 0, false
 }
 
 // Number consumes the next value, which Kind reported as a Number, and
