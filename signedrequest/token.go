@@ -1,10 +1,10 @@
 package signedrequest
 
 import (
-	"bytes"
 	"encoding/base64"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/checkoutgw/checkoutgw/envelope"
@@ -28,6 +28,7 @@ type Token struct {
 // Claims holds the payload's members with their JSON types checked.
 type Claims struct {
 	audience     []string
+	audienceRoom [1]string // holds the usual single audience in place
 	issuedAt     float64
 	expiresAt    float64
 	notBefore    float64
@@ -80,55 +81,74 @@ func (t *Token) ExpiresAt() time.Time { return time.Unix(0, int64(t.claims.expir
 // The JWS JSON serialisation, unpadded-base64 variants, nested tokens and
 // string dates are all refused here, whatever the JOSE library would accept.
 func Parse(value string) (*Token, *envelope.Rejection) {
-	tok, rej := split(value)
+	// The token and the decoder that reads it share one allocation.
+	ps := new(struct {
+		tok Token
+		dec strictjson.Decoder
+	})
+	tok := &ps.tok
+	text, rej := tok.split(value)
 	if rej != nil {
 		return nil, rej
 	}
-	if rej := tok.parseHeader(); rej != nil {
+	if rej := tok.parseHeader(&ps.dec, text[:len(tok.header)]); rej != nil {
 		return nil, rej
 	}
-	if rej := tok.parseClaims(); rej != nil {
+	if rej := tok.parseClaims(&ps.dec, text[len(tok.header):]); rej != nil {
 		return nil, rej
 	}
 	return tok, nil
 }
 
-// split takes a canonical compact JWS apart into its decoded parts, with
-// nothing typed or verified yet.
-func split(value string) (*Token, *envelope.Rejection) {
+// split takes a canonical compact JWS apart into t's decoded parts, with
+// nothing typed or verified yet. One buffer holds the token as received
+// and, after it, the decoded header, payload and signature. text is the
+// header and payload as one string, so that every plain string in them
+// can be a substring of it rather than a copy.
+func (t *Token) split(value string) (text string, rej *envelope.Rejection) {
 	if len(value) > maxTokenSize {
-		return nil, envelope.Reject(envelope.ReasonTokenMalformed, "the Api-Signature header is over %d bytes", maxTokenSize)
+		return "", envelope.Reject(envelope.ReasonTokenMalformed, "the Api-Signature header is over %d bytes", maxTokenSize)
 	}
-	raw := []byte(value)
-	first := bytes.IndexByte(raw, '.')
-	last := bytes.LastIndexByte(raw, '.')
-	if first < 0 || first == last || bytes.Count(raw, []byte{'.'}) != 2 {
-		return nil, envelope.Reject(envelope.ReasonTokenMalformed, "Api-Signature is not a compact JWS: it must have exactly three dot-separated parts")
+	first := strings.IndexByte(value, '.')
+	last := strings.LastIndexByte(value, '.')
+	if first < 0 || first == last || strings.Count(value, ".") != 2 {
+		return "", envelope.Reject(envelope.ReasonTokenMalformed, "Api-Signature is not a compact JWS: it must have exactly three dot-separated parts")
 	}
-	header, err := decodeSegment(raw[:first])
-	if err != nil {
-		return nil, envelope.Reject(envelope.ReasonTokenMalformed, "the token header is not unpadded base64url")
+	buf := make([]byte, 0, len(value)+segmentEncoding.DecodedLen(len(value)))
+	raw := append(buf, value...)
+	buf, t.header, rej = decodeSegment(raw, raw[:first], "header")
+	if rej != nil {
+		return "", rej
 	}
-	payload, err := decodeSegment(raw[first+1 : last])
-	if err != nil {
-		return nil, envelope.Reject(envelope.ReasonTokenMalformed, "the token payload is not unpadded base64url")
+	buf, t.payload, rej = decodeSegment(buf, raw[first+1:last], "payload")
+	if rej != nil {
+		return "", rej
 	}
-	signature, err := decodeSegment(raw[last+1:])
-	if err != nil || len(signature) == 0 {
-		return nil, envelope.Reject(envelope.ReasonTokenMalformed, "the token signature is not unpadded base64url")
+	buf, t.signature, rej = decodeSegment(buf, raw[last+1:], "signature")
+	if rej == nil && len(t.signature) == 0 {
+		rej = envelope.Reject(envelope.ReasonTokenMalformed, "the token signature is not unpadded base64url")
 	}
-	return &Token{signingInput: raw[:last], signature: signature, header: header, payload: payload}, nil
+	if rej != nil {
+		return "", rej
+	}
+	t.signingInput = raw[:last:last]
+	return string(buf[len(raw) : len(raw)+len(t.header)+len(t.payload)]), nil
 }
 
-// decodeSegment accepts only the canonical unpadded base64url form, so that
-// one token has exactly one spelling.
-func decodeSegment(seg []byte) ([]byte, error) {
-	out := make([]byte, base64.RawURLEncoding.Strict().DecodedLen(len(seg)))
-	n, err := base64.RawURLEncoding.Strict().Decode(out, seg)
+// segmentEncoding accepts only the canonical unpadded base64url form, so
+// that one token has exactly one spelling.
+var segmentEncoding = base64.RawURLEncoding.Strict()
+
+// decodeSegment appends the decoded seg to buf, which has room for it,
+// and returns it as its own slice too, capped so that it cannot grow into
+// what follows.
+func decodeSegment(buf, seg []byte, part string) (grown, decoded []byte, rej *envelope.Rejection) {
+	start := len(buf)
+	buf, err := segmentEncoding.AppendDecode(buf, seg)
 	if err != nil {
-		return nil, err
+		return nil, nil, envelope.Reject(envelope.ReasonTokenMalformed, "the token %s is not unpadded base64url", part)
 	}
-	return out[:n], nil
+	return buf, buf[start:len(buf):len(buf)], nil
 }
 
 // headerMember is what the one pass saw of alg, kid or typ.
@@ -150,10 +170,10 @@ func (m *headerMember) decode(d *strictjson.Decoder) (err error) {
 // parseHeader decodes the header in one pass. Typing problems are judged
 // only once the whole header has proved strict JSON, so that a document
 // breaking a strictness rule is always refused for that.
-func (t *Token) parseHeader() *envelope.Rejection {
+func (t *Token) parseHeader(dec *strictjson.Decoder, text string) *envelope.Rejection {
 	var alg, kid, typ headerMember
 	foreign, hasForeign := "", false
-	err := strictjson.DecodeObject(t.header, tokenMemberNames, func(d *strictjson.Decoder, name string) error {
+	err := dec.DecodeObject(t.header, text, tokenMemberNames, func(d *strictjson.Decoder, name string) error {
 		switch name {
 		case "alg":
 			return alg.decode(d)
@@ -193,14 +213,14 @@ func (t *Token) parseHeader() *envelope.Rejection {
 // typing problem is kept, and the first in the fixed order aud, iat, exp,
 // nbf, method, path, bodyHash, queryParams is reported once the whole
 // payload has proved strict JSON.
-func (t *Token) parseClaims() *envelope.Rejection {
+func (t *Token) parseClaims(dec *strictjson.Decoder, text string) *envelope.Rejection {
 	c := &t.claims
 	var problems [claimCount]*envelope.Rejection
 	var iat, exp, nbf numberClaim
-	err := strictjson.DecodeObject(t.payload, tokenMemberNames, func(d *strictjson.Decoder, name string) (err error) {
+	err := dec.DecodeObject(t.payload, text, tokenMemberNames, func(d *strictjson.Decoder, name string) (err error) {
 		switch name {
 		case "aud":
-			c.audience, problems[claimAud], err = audienceClaim(d)
+			problems[claimAud], err = c.audienceClaim(d)
 		case "iat":
 			err = iat.decode(d)
 		case "exp":
@@ -253,13 +273,14 @@ func audienceProblem() *envelope.Rejection {
 	return envelope.Reject(envelope.ReasonClaimType, "aud must be a string or an array of strings")
 }
 
-func audienceClaim(d *strictjson.Decoder) ([]string, *envelope.Rejection, error) {
+// audienceClaim decodes aud into c.audience.
+func (c *Claims) audienceClaim(d *strictjson.Decoder) (*envelope.Rejection, error) {
 	switch d.Kind() {
 	case strictjson.String:
 		s, err := d.String()
-		return []string{s}, nil, err
+		c.addAudience(s)
+		return nil, err
 	case strictjson.Array:
-		var audience []string
 		var problem *envelope.Rejection
 		err := d.Array(func() error {
 			if d.Kind() != strictjson.String {
@@ -269,15 +290,23 @@ func audienceClaim(d *strictjson.Decoder) ([]string, *envelope.Rejection, error)
 				return d.Skip()
 			}
 			s, err := d.String()
-			audience = append(audience, s)
+			c.addAudience(s)
 			return err
 		})
 		if problem != nil {
-			audience = nil
+			c.audience = nil
 		}
-		return audience, problem, err
+		return problem, err
 	}
-	return nil, audienceProblem(), d.Skip()
+	return audienceProblem(), d.Skip()
+}
+
+// addAudience appends one audience, the first in c's own room.
+func (c *Claims) addAudience(s string) {
+	if c.audience == nil {
+		c.audience = c.audienceRoom[:0]
+	}
+	c.audience = append(c.audience, s)
 }
 
 // numberClaim is a NumericDate claim as the one pass saw it.

@@ -19,8 +19,8 @@ import (
 // reference the differential tests hold it to.
 
 func referenceParse(value string) (*Token, *envelope.Rejection) {
-	tok, rej := split(value)
-	if rej != nil {
+	tok := new(Token)
+	if _, rej := tok.split(value); rej != nil {
 		return nil, rej
 	}
 	if rej := tok.referenceHeader(); rej != nil {
@@ -68,14 +68,14 @@ func (t *Token) referenceClaims() *envelope.Rejection {
 	c := &t.claims
 	switch aud := m["aud"].(type) {
 	case string:
-		c.audience = []string{aud}
+		c.addAudience(aud)
 	case []any:
 		for _, a := range aud {
 			s, ok := a.(string)
 			if !ok {
 				return envelope.Reject(envelope.ReasonClaimType, "aud must be a string or an array of strings")
 			}
-			c.audience = append(c.audience, s)
+			c.addAudience(s)
 		}
 	case nil:
 		if _, present := m["aud"]; present {

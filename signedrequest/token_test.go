@@ -1,6 +1,7 @@
 package signedrequest
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -52,5 +53,31 @@ func TestLongClientNamesAreClipped(t *testing.T) {
 	_, rej := Parse(tok)
 	if rej == nil || len(rej.Detail) > 200 {
 		t.Fatalf("a 5,000-byte header member name made a %d-byte Detail", len(rej.Detail))
+	}
+}
+
+// TestParseAllocations: a token of the usual shape costs three
+// allocations (the token with its decoder, one buffer for its bytes, one
+// string for its header and payload), whatever its claims hold, and its
+// parts do not overlap.
+func TestParseAllocations(t *testing.T) {
+	value := newTestSigner(t, "ES256").signRaw(t, `{"alg":"ES256","kid":"key-2024-01","typ":"JWT"}`, requestClaimsJSON(t))
+	if allocs := testing.AllocsPerRun(100, func() { _, _ = Parse(value) }); allocs != 3 {
+		t.Errorf("Parse costs %v allocations, want 3", allocs)
+	}
+	tok, rej := Parse(value)
+	if rej != nil {
+		t.Fatal(rej)
+	}
+	if tok.alg != "ES256" || tok.kid != "key-2024-01" || tok.claims.method != "POST" || !slices.Equal(tok.claims.audience, []string{DefaultAudience}) {
+		t.Fatalf("parsed alg %q, kid %q, method %q, aud %q", tok.alg, tok.kid, tok.claims.method, tok.claims.audience)
+	}
+	if string(tok.signingInput) != value[:strings.LastIndexByte(value, '.')] {
+		t.Fatal("the signing input is not the token's first two parts")
+	}
+	for _, part := range [][]byte{tok.signingInput, tok.header, tok.payload} {
+		if cap(part) != len(part) {
+			t.Fatal("a part of the token can grow into the next")
+		}
 	}
 }

@@ -15,27 +15,24 @@ type Decoder struct {
 // member in document order. An error member returns stops the walk and is
 // returned as is; a document Parse would refuse fails with Parse's rule.
 func DecodeObject(data []byte, names MemberNames, member func(d *Decoder, name string) error) error {
-	d := Decoder{p: strictParser{data: data, names: names}}
+	var d Decoder
+	return d.DecodeObject(data, "", names, member)
+}
+
+// DecodeObject is the package's DecodeObject on d, which a caller can keep
+// where it costs no allocation of its own and use for one document after
+// another. A text that is not empty must be string(data): String then
+// returns a string without escapes as a substring of text, sharing its
+// memory instead of allocating a copy.
+func (d *Decoder) DecodeObject(data []byte, text string, names MemberNames, member func(d *Decoder, name string) error) error {
+	if text != "" && text != string(data) {
+		panic("strictjson: DecodeObject's text is not its data")
+	}
+	*d = Decoder{p: strictParser{data: data, text: text, names: names}}
 	d.p.path = d.pathBuf[:0]
-	p := &d.p
-	if len(data) >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF {
-		return p.fail("byte-order mark before the JSON value")
-	}
-	p.skipSpace()
-	if p.pos >= len(p.data) {
-		return p.fail("empty document")
-	}
-	if p.data[p.pos] != '{' {
-		return p.fail("the JSON value is not an object")
-	}
-	if err := d.Object(func(name string) error { return member(&d, name) }); err != nil {
-		return err
-	}
-	p.skipSpace()
-	if p.pos != len(p.data) {
-		return p.fail("content after the JSON value")
-	}
-	return nil
+	return d.p.document(true, func() error {
+		return d.Object(func(name string) error { return member(d, name) })
+	})
 }
 
 // Kind is the JSON type of the next value, judged by its first byte; 0

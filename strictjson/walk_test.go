@@ -17,10 +17,16 @@ var walkSeeds = []string{
 }
 
 // rebuild decodes the document with the Decoder alone, typing each value
-// by Kind, so that it can be compared with Parse's tree.
-func rebuild(data []byte) (any, error) {
+// by Kind, so that it can be compared with Parse's tree. With shared, its
+// strings are substrings of the document's text.
+func rebuild(data []byte, shared bool) (any, error) {
+	text := ""
+	if shared {
+		text = string(data)
+	}
 	top := map[string]any{}
-	err := DecodeObject(data, testMemberNames, func(d *Decoder, name string) error {
+	var d Decoder
+	err := d.DecodeObject(data, text, testMemberNames, func(d *Decoder, name string) error {
 		v, err := rebuildValue(d)
 		top[name] = v
 		return err
@@ -61,15 +67,57 @@ func requireWalkLikeParse(t *testing.T, data []byte) {
 	t.Helper()
 	want, wantErr := Parse(data, testMemberNames)
 	skipErr := DecodeObject(data, testMemberNames, func(d *Decoder, _ string) error { return d.Skip() })
-	got, gotErr := rebuild(data)
-	for _, err := range []error{skipErr, gotErr} {
+	got, gotErr := rebuild(data, false)
+	gotShared, sharedErr := rebuild(data, true)
+	for _, err := range []error{skipErr, gotErr, sharedErr} {
 		if !reflect.DeepEqual(err, wantErr) {
 			t.Fatalf("%q: walking gave %v, Parse %v", data, err, wantErr)
 		}
 	}
-	if wantErr == nil && !reflect.DeepEqual(got, want) {
-		t.Fatalf("%q: walking built %#v, Parse %#v", data, got, want)
+	if wantErr == nil && (!reflect.DeepEqual(got, want) || !reflect.DeepEqual(gotShared, want)) {
+		t.Fatalf("%q: walking built %#v and, sharing the text, %#v; Parse %#v", data, got, gotShared, want)
 	}
+}
+
+// TestDecoderSharesTheText: strings without escapes cost no allocation
+// when the caller has the document as a string too (and expected member
+// names none either way).
+func TestDecoderSharesTheText(t *testing.T) {
+	data := []byte(`{"a":"ES256","b":"key-2024-01","CustomerID":"/checkout/manage","Customer":["https://api.example.com"]}`)
+	text := string(data)
+	var d Decoder
+	var got []string
+	collect := func(d *Decoder, _ string) error {
+		if d.Kind() == Array {
+			return d.Array(func() error {
+				s, err := d.String()
+				got = append(got, s)
+				return err
+			})
+		}
+		s, err := d.String()
+		got = append(got, s)
+		return err
+	}
+	got = make([]string, 0, 8)
+	allocs := testing.AllocsPerRun(100, func() {
+		got = got[:0]
+		if err := d.DecodeObject(data, text, testMemberNames, collect); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("decoding plain strings from a shared text costs %v allocations, want 0", allocs)
+	}
+	if want := []string{"ES256", "key-2024-01", "/checkout/manage", "https://api.example.com"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("decoded %q, want %q", got, want)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a text other than the data was taken")
+		}
+	}()
+	_ = d.DecodeObject(data, `{"alg":"other"}`, testMemberNames, collect)
 }
 
 // requireDecodersLikeParse holds both ways of reading without a value
