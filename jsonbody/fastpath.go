@@ -24,7 +24,7 @@ type fastSchema struct {
 	types      strictjson.Types
 	enum       []any // strings, booleans and nulls
 	format     func(any) error
-	enumSet    map[string]bool // the members of a long enum turned into a format
+	strFormat  func(string) bool // a format run on strings directly, instead of format
 	keywords   []fastKeyword   // the gateway's own vocabulary
 	allOf      []*fastSchema
 	anyOf      []*fastSchema
@@ -111,8 +111,8 @@ func (c *fastCompiler) compile(s *jsonschema.Schema) *fastSchema {
 		c.ok = c.ok && s.Enum == nil && allScalarLiterals(f.enum)
 	}
 	if s.Format != nil {
-		f.enumSet = c.enumSets[s.Format.Name]
-		if f.enumSet == nil {
+		f.strFormat = c.stringFormat(s.Format.Name)
+		if f.strFormat == nil {
 			f.format = s.Format.Validate
 		}
 	}
@@ -154,6 +154,23 @@ func (c *fastCompiler) compile(s *jsonschema.Schema) *fastSchema {
 	f.minLength, f.maxLength = intOr(s.MinLength, 0), intOr(s.MaxLength, -1)
 	f.pattern = s.Pattern
 	return f
+}
+
+// stringFormat is the named format's check when the format judges strings
+// alone and passes every other value, and the checker can run it without
+// handing the value over as any, which allocates: a long enum's set, or
+// jsonschema's "date", which is time.Parse with parseDate's layout.
+func (c *fastCompiler) stringFormat(name string) func(string) bool {
+	if set, isEnum := c.enumSets[name]; isEnum {
+		return func(s string) bool { return set[s] }
+	}
+	if name == "date" {
+		return func(s string) bool {
+			_, isDate := parseDate(s)
+			return isDate
+		}
+	}
+	return nil
 }
 
 func (c *fastCompiler) compileAll(list []*jsonschema.Schema) []*fastSchema {
@@ -265,13 +282,13 @@ func enumHolds(values []any, v strictjson.Node) bool {
 	return false
 }
 
-// formatAccepts asks the format, when there is one. A long enum turned
-// into a format is looked up directly; any other format takes the value as
-// jsonschema would hand it over.
+// formatAccepts asks the format, when there is one, with the string
+// itself when it can, and otherwise with the value as jsonschema would hand
+// it over.
 func (f *fastSchema) formatAccepts(v strictjson.Node) bool {
 	switch {
-	case f.enumSet != nil:
-		return v.Type() != strictjson.String || f.enumSet[v.Text()]
+	case f.strFormat != nil:
+		return v.Type() != strictjson.String || f.strFormat(v.Text())
 	case f.format != nil:
 		return f.format(v.Value()) == nil
 	}
