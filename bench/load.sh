@@ -19,7 +19,10 @@
 # per request and then the same reverse_proxy, which runs at the gateway's
 # rate by construction, and prints gateway / floor, the gateway's own cost
 # measured like for like: once with the two run one after the other, and
-# once with both driven at the same time, which cancels the machine's drift. The bare proxy is also measured paced, with hey,
+# once with both driven at the same time, which cancels the machine's drift.
+# The floor is also driven at the same time as its twin, a second process
+# of the same server: that ratio would be 1 on a perfect machine, and its
+# spread is what a paired ratio can resolve. The bare proxy is also measured paced, with hey,
 # at the gateway's rate, and with wrk on 2 and 1 connections.
 #
 # With PROFILE_DIR set, each server's CPU profile is also taken during every
@@ -58,6 +61,8 @@ proxy_port=$(free_port)
 gateway_port=$(free_port)
 floor384_port=$(free_port)
 floor256_port=$(free_port)
+twin384_port=$(free_port)
+twin256_port=$(free_port)
 
 # Each server is its own process, so that its CPU time is its own. Its admin
 # endpoint, which serves /debug/pprof, is on only when profiling.
@@ -103,7 +108,22 @@ http://127.0.0.1:$floor256_port {
 		reverse_proxy 127.0.0.1:$upstream_port
 	}
 }" "$work/floorcaddy"
-for port in $upstream_port $proxy_port $gateway_port $floor384_port $floor256_port; do
+# The floor's twin, a second process of the same server: driven at the same
+# time as the floor, it shows what the paired measure reads when the two
+# servers do exactly the same work, its bias and spread on this machine.
+start twin "http://127.0.0.1:$twin384_port {
+	route {
+		verification_floor examples/keys/demo.jwks.json demo-es384
+		reverse_proxy 127.0.0.1:$upstream_port
+	}
+}
+http://127.0.0.1:$twin256_port {
+	route {
+		verification_floor examples/keys/demo.jwks.json demo-es256
+		reverse_proxy 127.0.0.1:$upstream_port
+	}
+}" "$work/floorcaddy"
+for port in $upstream_port $proxy_port $gateway_port $floor384_port $floor256_port $twin384_port $twin256_port; do
 	for _ in $(seq 50); do
 		(exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
 		sleep 0.2
@@ -194,18 +214,22 @@ report_wrk() {
 		"$(awk '/Non-2xx/ {print $5}' "$out")"
 }
 
-# paired ALG LUA FLOOR_PORT: the gateway and the floor driven at the same
-# time, half the connections each, so that whatever the machine does
-# meanwhile weighs on both alike; the ratio of their CPU per request is the
-# steadiest measure of what the gateway adds.
+# paired ALG LUA SERVER PORT FLOOR_PORT: SERVER (gateway or twin) and the
+# floor driven at the same time, half the connections each, so that
+# whatever the machine does meanwhile weighs on both alike; the ratio of
+# their CPU per request is the steadiest measure of what the gateway adds.
 paired() {
-	local g="gateway-$1-paired" f="floor-$1-paired" c=$(((connections + 1) / 2)) g0 f0 wrk_pid
-	g0=$(cpu_ticks "$gateway_pid") f0=$(cpu_ticks "$floor_pid")
-	wrk -t1 -c"$c" -d"${duration}s" --latency -s "$2" "http://127.0.0.1:$gateway_port/checkout/manage" >"$work/$g.wrk" &
+	local s="$3-$1-paired" f="floor-$1-paired-with-$3" c=$(((connections + 1) / 2)) s0 f0 wrk_pid server_pid
+	server_pid=$(eval echo "\$${3}_pid")
+	# Warm-up: a process's first seconds (small heap, new connections) cost
+	# more per request, and the twin has no run of its own.
+	wrk -t1 -c"$c" -d2s -s "$2" "http://127.0.0.1:$4/checkout/manage" >/dev/null
+	s0=$(cpu_ticks "$server_pid") f0=$(cpu_ticks "$floor_pid")
+	wrk -t1 -c"$c" -d"${duration}s" --latency -s "$2" "http://127.0.0.1:$4/checkout/manage" >"$work/$s.wrk" &
 	wrk_pid=$!
-	wrk -t1 -c"$c" -d"${duration}s" --latency -s "$2" "http://127.0.0.1:$3/checkout/manage" >"$work/$f.wrk"
+	wrk -t1 -c"$c" -d"${duration}s" --latency -s "$2" "http://127.0.0.1:$5/checkout/manage" >"$work/$f.wrk"
 	wait "$wrk_pid"
-	report_wrk "$g" $(($(cpu_ticks "$gateway_pid") - g0))
+	report_wrk "$s" $(($(cpu_ticks "$server_pid") - s0))
 	report_wrk "$f" $(($(cpu_ticks "$floor_pid") - f0))
 }
 
@@ -253,8 +277,10 @@ for round in $(seq "$rounds"); do
 	run gateway-ES384 "$gateway_pid" "$gateway_port" "$work/es384.lua" gateway
 	run floor-ES256 "$floor_pid" "$floor256_port" "$work/es256.lua" floor
 	run gateway-ES256 "$gateway_pid" "$gateway_port" "$work/es256.lua" gateway
-	paired ES384 "$work/es384.lua" "$floor384_port"
-	paired ES256 "$work/es256.lua" "$floor256_port"
+	paired ES384 "$work/es384.lua" gateway "$gateway_port" "$floor384_port"
+	paired ES256 "$work/es256.lua" gateway "$gateway_port" "$floor256_port"
+	paired ES384 "$work/es384.lua" twin "$twin384_port" "$floor384_port"
+	paired ES256 "$work/es256.lua" twin "$twin256_port" "$floor256_port"
 	measure_verification
 	verification_us
 	echo "one verification: ES384 $verify384 µs, ES256 $verify256 µs alone; $pverify384 and $pverify256 µs with every core verifying"
@@ -262,15 +288,18 @@ for round in $(seq "$rounds"); do
 	r256=$(ratio "$gateway_ES256_cpu" "$bare_proxy_cpu" "$verify256")
 	f384=$(ratio "$gateway_ES384_cpu" "$floor_ES384_cpu" 0)
 	f256=$(ratio "$gateway_ES256_cpu" "$floor_ES256_cpu" 0)
-	p384=$(ratio "$gateway_ES384_paired_cpu" "$floor_ES384_paired_cpu" 0)
-	p256=$(ratio "$gateway_ES256_paired_cpu" "$floor_ES256_paired_cpu" 0)
+	p384=$(ratio "$gateway_ES384_paired_cpu" "$floor_ES384_paired_with_gateway_cpu" 0)
+	p256=$(ratio "$gateway_ES256_paired_cpu" "$floor_ES256_paired_with_gateway_cpu" 0)
+	t384=$(ratio "$twin_ES384_paired_cpu" "$floor_ES384_paired_with_twin_cpu" 0)
+	t256=$(ratio "$twin_ES256_paired_cpu" "$floor_ES256_paired_with_twin_cpu" 0)
 	b384=$(ratio "$floor_ES384_cpu" "$bare_proxy_cpu" "$verify384")
 	b256=$(ratio "$floor_ES256_cpu" "$bare_proxy_cpu" "$verify256")
 	echo "gateway / (bare proxy + verification): ES384 $r384 (goal <= 1.08), ES256 $r256 (goal <= 1.25)"
 	echo "gateway / floor, one after the other:  ES384 $f384, ES256 $f256"
 	echo "gateway / floor, at the same time:     ES384 $p384, ES256 $p256"
+	echo "twin / floor, at the same time:        ES384 $t384, ES256 $t256 (the same server twice)"
 	echo "floor / (bare proxy + verification):   ES384 $b384, ES256 $b256"
-	echo "$r384 $r256 $f384 $f256 $p384 $p256 $b384 $b256" >>"$work/ratios"
+	echo "$r384 $r256 $f384 $f256 $p384 $p256 $b384 $b256 $t384 $t256" >>"$work/ratios"
 	echo
 done
 median() { # column of the ratios file
@@ -283,6 +312,7 @@ spread() { # column of the ratios file: its lowest and highest round
 }
 echo "gateway / floor, one after the other:  ES384 $(median 3) ($(spread 3)), ES256 $(median 4) ($(spread 4))"
 echo "gateway / floor, at the same time:     ES384 $(median 5) ($(spread 5)) (goal <= 1.02), ES256 $(median 6) ($(spread 6)) (goal <= 1.05)"
+echo "twin / floor, at the same time:        ES384 $(median 9) ($(spread 9)), ES256 $(median 10) ($(spread 10)) (the same server twice)"
 echo "floor / (bare proxy + verification):   ES384 $(median 7), ES256 $(median 8)"
 echo
 
