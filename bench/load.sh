@@ -96,33 +96,19 @@ start gateway "http://127.0.0.1:$gateway_port {
 # Nothing can do the gateway's job for less. The key file is named
 # relative to this folder: an argument starting with / would be taken for a
 # path matcher.
-start floor "http://127.0.0.1:$floor384_port {
-	route {
-		verification_floor examples/keys/demo.jwks.json demo-es384
-		reverse_proxy 127.0.0.1:$upstream_port
-	}
+floor_sites() { # ES384 port, ES256 port
+	local alg port
+	for alg in 384 256; do
+		port=$1
+		shift
+		printf 'http://127.0.0.1:%s {\n\troute {\n\t\tverification_floor examples/keys/demo.jwks.json demo-es%s\n\t\treverse_proxy 127.0.0.1:%s\n\t}\n}\n' "$port" "$alg" "$upstream_port"
+	done
 }
-http://127.0.0.1:$floor256_port {
-	route {
-		verification_floor examples/keys/demo.jwks.json demo-es256
-		reverse_proxy 127.0.0.1:$upstream_port
-	}
-}" "$work/floorcaddy"
+start floor "$(floor_sites "$floor384_port" "$floor256_port")" "$work/floorcaddy"
 # The floor's twin, a second process of the same server: driven at the same
 # time as the floor, it shows what the paired measure reads when the two
 # servers do exactly the same work, its bias and spread on this machine.
-start twin "http://127.0.0.1:$twin384_port {
-	route {
-		verification_floor examples/keys/demo.jwks.json demo-es384
-		reverse_proxy 127.0.0.1:$upstream_port
-	}
-}
-http://127.0.0.1:$twin256_port {
-	route {
-		verification_floor examples/keys/demo.jwks.json demo-es256
-		reverse_proxy 127.0.0.1:$upstream_port
-	}
-}" "$work/floorcaddy"
+start twin "$(floor_sites "$twin384_port" "$twin256_port")" "$work/floorcaddy"
 for port in $upstream_port $proxy_port $gateway_port $floor384_port $floor256_port $twin384_port $twin256_port; do
 	for _ in $(seq 50); do
 		(exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break

@@ -25,7 +25,7 @@ type fastSchema struct {
 	enum       []any // strings, booleans and nulls
 	format     func(any) error
 	strFormat  func(string) bool // a format run on strings directly, instead of format
-	keywords   []fastKeyword   // the gateway's own vocabulary
+	keywords   []fastKeyword     // the gateway's own vocabulary
 	allOf      []*fastSchema
 	anyOf      []*fastSchema
 	oneOf      []*fastSchema
