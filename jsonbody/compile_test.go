@@ -116,3 +116,38 @@ func TestCompileErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestLongEnumKeepsItsOtherTypesOut: a long enum becomes a set lookup only
+// beside "type": "string", since the lookup, as a format, passes every value
+// that is not a string; without the type, the enum itself must refuse them.
+func TestLongEnumKeepsItsOtherTypesOut(t *testing.T) {
+	codes := make([]string, minIndexedEnum+1)
+	for i := range codes {
+		codes[i] = fmt.Sprintf(`"C%d"`, i)
+	}
+	list := strings.Join(codes, ",")
+	s, err := Compile(map[string][]byte{"mem:///e.json": []byte(`{"type":"object","properties":{
+		"untyped":{"enum":[` + list + `]},
+		"typed":{"type":"string","enum":[` + list + `]}}}`)}, "mem:///e.json", time.Now)
+	must(t, err)
+	tests := []struct {
+		body     string
+		accepted bool
+	}{
+		{`{"untyped":"C3","typed":"C16"}`, true},
+		{`{"untyped":"zz"}`, false},
+		{`{"untyped":5}`, false},
+		{`{"untyped":null}`, false},
+		{`{"untyped":{}}`, false},
+		{`{"untyped":["C3"]}`, false},
+		{`{"typed":"zz"}`, false},
+		{`{"typed":5}`, false},
+		{`{"typed":null}`, false},
+	}
+	for _, tc := range tests {
+		agreeOn(t, s, []byte(tc.body))
+		if got := s.Check([]byte(tc.body)) == nil; got != tc.accepted {
+			t.Errorf("%s: accepted %v, want %v", tc.body, got, tc.accepted)
+		}
+	}
+}

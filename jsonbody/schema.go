@@ -135,8 +135,8 @@ const largeEnumFormat = "checkoutgw-enum-"
 const minIndexedEnum = 16
 
 // enumIndex replaces, in copies of the documents it is given, every enum
-// of at least minIndexedEnum strings (country and subdivision codes) by a
-// format that looks the value up in a set: the validator compares enum
+// of at least minIndexedEnum strings (country and subdivision codes) beside
+// "type": "string" by a format that looks the value up in a set: the validator compares enum
 // members one by one, which made the code lists the bulk of validation.
 // The documents themselves keep their enums; only the compiled form
 // changes. One index serves a compiler, so that format names stay unique.
@@ -165,7 +165,10 @@ func (x *enumIndex) apply(doc any) any {
 				out[k] = walk(item)
 			}
 			members, ok := stringSet(n["enum"])
-			if ok && len(members) >= minIndexedEnum {
+			// The format passes every value that is not a string, as formats
+			// do, so only an enum whose type already refuses those can
+			// become one.
+			if ok && len(members) >= minIndexedEnum && n["type"] == "string" {
 				if _, hasFormat := n["format"]; !hasFormat {
 					name := fmt.Sprintf("%s%d", largeEnumFormat, len(x.sets)+1)
 					x.sets[name] = members
