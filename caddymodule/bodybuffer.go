@@ -38,7 +38,10 @@ func newBodyBuffer(size int) *bodyBuffer {
 }
 
 // bytes is the body; valid until release.
-func (b *bodyBuffer) bytes() []byte { return *b.buf }
+func (b *bodyBuffer) bytes() []byte {
+	data := *b.buf
+	return data[:len(data):len(data)] // capped: past it may lie an earlier request's bytes
+}
 
 // fill reads r to its end, or until the buffer holds limit bytes. It grows
 // only when full, so a buffer sized one byte past a declared length takes
