@@ -59,16 +59,12 @@ func (p *Policy) CheckAlgorithm(tok *Token) *envelope.Rejection {
 	return nil
 }
 
-// Candidates picks the keys that may verify the token: the one its kid
+// AppendCandidates picks the keys that may verify the token: the one its kid
 // names, or for a token without kid those that serve its alg, at most
 // MaxKeyAttempts of them, the most recently successful first. A non-nil
 // tenantKids admits only the keys registered for the request's tenant.
-func (p *Policy) Candidates(ctx context.Context, ring *keyring.Ring, tok *Token, tenantKids []string) ([]*keyring.Key, *envelope.Rejection) {
-	return p.AppendCandidates(nil, ctx, ring, tok, tenantKids)
-}
-
-// AppendCandidates is Candidates appending the keys to dst, so that a
-// caller with room for them spends no allocation.
+// The keys are appended to dst, so that a caller with room for them
+// spends no allocation.
 func (p *Policy) AppendCandidates(dst []*keyring.Key, ctx context.Context, ring *keyring.Ring, tok *Token, tenantKids []string) ([]*keyring.Key, *envelope.Rejection) {
 	if tok.kid != "" {
 		key, ok := ring.Lookup(ctx, tok.kid)

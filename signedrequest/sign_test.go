@@ -63,7 +63,7 @@ func TestSignedRequestPassesTheContract(t *testing.T) {
 			if rej != nil {
 				t.Fatal(rej)
 			}
-			candidates, rej := p.Candidates(context.Background(), ring, tok, nil)
+			candidates, rej := p.AppendCandidates(nil, context.Background(), ring, tok, nil)
 			if rej != nil {
 				t.Fatal(rej)
 			}
