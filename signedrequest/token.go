@@ -55,9 +55,6 @@ type queryClaim struct {
 // its own key or changes how it must be processed, and is refused.
 var allowedHeaderMembers = map[string]bool{"alg": true, "kid": true, "typ": true}
 
-// tokenMemberNames are the header members and claims the gateway reads.
-var tokenMemberNames = strictjson.NewMemberNames("alg", "kid", "typ", "aud", "iat", "exp", "nbf", "method", "path", "bodyHash", "queryParams")
-
 // Alg is the header's alg, not yet checked against any policy.
 func (t *Token) Alg() string { return t.alg }
 
@@ -173,7 +170,7 @@ func (m *headerMember) decode(d *strictjson.Decoder) (err error) {
 func (t *Token) parseHeader(dec *strictjson.Decoder, text string) *envelope.Rejection {
 	var alg, kid, typ headerMember
 	foreign, hasForeign := "", false
-	err := dec.DecodeObject(t.header, text, tokenMemberNames, func(d *strictjson.Decoder, name string) error {
+	err := dec.DecodeObject(t.header, text, func(d *strictjson.Decoder, name string) error {
 		switch name {
 		case "alg":
 			return alg.decode(d)
@@ -217,7 +214,7 @@ func (t *Token) parseClaims(dec *strictjson.Decoder, text string) *envelope.Reje
 	c := &t.claims
 	var problems [claimCount]*envelope.Rejection
 	var iat, exp, nbf numberClaim
-	err := dec.DecodeObject(t.payload, text, tokenMemberNames, func(d *strictjson.Decoder, name string) (err error) {
+	err := dec.DecodeObject(t.payload, text, func(d *strictjson.Decoder, name string) (err error) {
 		switch name {
 		case "aud":
 			problems[claimAud], err = c.audienceClaim(d)

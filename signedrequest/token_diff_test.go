@@ -33,7 +33,7 @@ func referenceParse(value string) (*Token, *envelope.Rejection) {
 }
 
 func (t *Token) referenceHeader() *envelope.Rejection {
-	h, err := strictjson.Parse(t.header, tokenMemberNames)
+	h, err := strictjson.Parse(t.header, nil)
 	if err != nil {
 		return envelope.Reject(envelope.ReasonTokenMalformed, "the token header is not a strict JSON object: %s", strictjson.Rule(err))
 	}
@@ -61,7 +61,7 @@ func (t *Token) referenceHeader() *envelope.Rejection {
 }
 
 func (t *Token) referenceClaims() *envelope.Rejection {
-	m, err := strictjson.Parse(t.payload, tokenMemberNames)
+	m, err := strictjson.Parse(t.payload, nil)
 	if err != nil {
 		return envelope.Reject(envelope.ReasonTokenMalformed, "the token payload is not a strict JSON object: %s", strictjson.Rule(err))
 	}

@@ -14,21 +14,15 @@ type Decoder struct {
 // DecodeObject walks the JSON object in data, calling member for each
 // member in document order. An error member returns stops the walk and is
 // returned as is; a document Parse would refuse fails with Parse's rule.
-func DecodeObject(data []byte, names MemberNames, member func(d *Decoder, name string) error) error {
-	var d Decoder
-	return d.DecodeObject(data, "", names, member)
-}
-
-// DecodeObject is the package's DecodeObject on d, which a caller can keep
-// where it costs no allocation of its own and use for one document after
-// another. A text that is not empty must be string(data): String then
-// returns a string without escapes as a substring of text, sharing its
-// memory instead of allocating a copy.
-func (d *Decoder) DecodeObject(data []byte, text string, names MemberNames, member func(d *Decoder, name string) error) error {
+// d can be kept where it costs no allocation of its own and used for one
+// document after another. A text that is not empty must be string(data):
+// strings and member names without escapes are then substrings of text,
+// sharing its memory instead of allocating copies.
+func (d *Decoder) DecodeObject(data []byte, text string, member func(d *Decoder, name string) error) error {
 	if text != "" && text != string(data) {
 		panic("strictjson: DecodeObject's text is not its data")
 	}
-	*d = Decoder{p: strictParser{data: data, text: text, names: names}}
+	*d = Decoder{p: strictParser{data: data, text: text}}
 	d.p.path = d.pathBuf[:0]
 	return d.p.document(true, func() error {
 		return d.Object(func(name string) error { return member(d, name) })

@@ -26,7 +26,7 @@ func rebuild(data []byte, shared bool) (any, error) {
 	}
 	top := map[string]any{}
 	var d Decoder
-	err := d.DecodeObject(data, text, testMemberNames, func(d *Decoder, name string) error {
+	err := d.DecodeObject(data, text, func(d *Decoder, name string) error {
 		v, err := rebuildValue(d)
 		top[name] = v
 		return err
@@ -66,7 +66,8 @@ func rebuildValue(d *Decoder) (any, error) {
 func requireWalkLikeParse(t *testing.T, data []byte) {
 	t.Helper()
 	want, wantErr := Parse(data, testMemberNames)
-	skipErr := DecodeObject(data, testMemberNames, func(d *Decoder, _ string) error { return d.Skip() })
+	var skipper Decoder
+	skipErr := skipper.DecodeObject(data, "", func(d *Decoder, _ string) error { return d.Skip() })
 	got, gotErr := rebuild(data, false)
 	gotShared, sharedErr := rebuild(data, true)
 	for _, err := range []error{skipErr, gotErr, sharedErr} {
@@ -79,9 +80,8 @@ func requireWalkLikeParse(t *testing.T, data []byte) {
 	}
 }
 
-// TestDecoderSharesTheText: strings without escapes cost no allocation
-// when the caller has the document as a string too (and expected member
-// names none either way).
+// TestDecoderSharesTheText: strings and member names without escapes
+// cost no allocation when the caller has the document as a string too.
 func TestDecoderSharesTheText(t *testing.T) {
 	data := []byte(`{"a":"ES256","b":"key-2024-01","CustomerID":"/checkout/manage","Customer":["https://api.example.com"]}`)
 	text := string(data)
@@ -102,7 +102,7 @@ func TestDecoderSharesTheText(t *testing.T) {
 	got = make([]string, 0, 8)
 	allocs := testing.AllocsPerRun(100, func() {
 		got = got[:0]
-		if err := d.DecodeObject(data, text, testMemberNames, collect); err != nil {
+		if err := d.DecodeObject(data, text, collect); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -117,7 +117,7 @@ func TestDecoderSharesTheText(t *testing.T) {
 			t.Error("a text other than the data was taken")
 		}
 	}()
-	_ = d.DecodeObject(data, `{"alg":"other"}`, testMemberNames, collect)
+	_ = d.DecodeObject(data, `{"alg":"other"}`, collect)
 }
 
 // requireDecodersLikeParse holds both ways of reading without a value
