@@ -52,15 +52,15 @@ type bodyKeywords struct {
 // dateBound is a dateMinimum or dateMaximum: a fixed date, today, or none.
 type dateBound struct {
 	spelt string // "" when the keyword is absent
-	fixed time.Time
+	fixed calendarDate
 }
 
-func (b dateBound) on(now func() time.Time) time.Time {
+func (b dateBound) on(now func() time.Time) calendarDate {
 	if b.spelt != todayBound {
 		return b.fixed
 	}
 	y, m, d := now().UTC().Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	return newCalendarDate(y, int(m), d)
 }
 
 func compileBodyKeywords(obj map[string]any, now func() time.Time) (jsonschema.SchemaExt, error) {
@@ -165,10 +165,10 @@ func (k *bodyKeywords) checkString(value string, report func(jsonschema.ErrorKin
 	if !isDate {
 		return
 	}
-	if k.earliest.spelt != "" && date.Before(k.earliest.on(k.now)) {
+	if k.earliest.spelt != "" && date < k.earliest.on(k.now) {
 		report(&dateOutOfRange{bound: k.earliest.spelt, tooEarly: true})
 	}
-	if k.latest.spelt != "" && date.After(k.latest.on(k.now)) {
+	if k.latest.spelt != "" && date > k.latest.on(k.now) {
 		report(&dateOutOfRange{bound: k.latest.spelt})
 	}
 }
@@ -179,20 +179,64 @@ func (k *bodyKeywords) checkObject(member func(name string) string, report func(
 	for _, pair := range k.ordered {
 		first, firstIsDate := parseDate(member(pair[0]))
 		second, secondIsDate := parseDate(member(pair[1]))
-		if firstIsDate && secondIsDate && second.Before(first) {
+		if firstIsDate && secondIsDate && second < first {
 			report(&datesOutOfOrder{earlier: pair[0], later: pair[1]})
 		}
 	}
 }
 
-// parseDate reads a date as the "date" format does, so that a string the
-// format accepts is always bounded here.
-func parseDate(s string) (time.Time, bool) {
-	if len(s) != len(time.DateOnly) {
-		return time.Time{}, false // spares time.Parse's error allocation
+// calendarDate is a day as year*10000 + month*100 + day, so that dates
+// compare as integers do.
+type calendarDate int
+
+func newCalendarDate(year, month, day int) calendarDate {
+	return calendarDate(year*10000 + month*100 + day)
+}
+
+// parseDate reads a date exactly as the "date" format does, which is
+// time.Parse(time.DateOnly) (TestParseDateIsTimeParse and its fuzzer hold
+// the two together), so that a string the format accepts is always bounded
+// here. Reading the ten bytes directly costs a tenth of time.Parse, and a
+// body's every date is read by the format and again by its bounds.
+func parseDate(s string) (calendarDate, bool) {
+	if len(s) != len(time.DateOnly) || s[4] != '-' || s[7] != '-' {
+		return 0, false
 	}
-	t, err := time.Parse(time.DateOnly, s)
-	return t, err == nil
+	year, yearOK := digits(s[0:4])
+	month, monthOK := digits(s[5:7])
+	day, dayOK := digits(s[8:10])
+	if !yearOK || !monthOK || !dayOK || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) {
+		return 0, false
+	}
+	return newCalendarDate(year, month, day), true
+}
+
+// digits reads a run of decimal digits, all of s.
+func digits(s string) (int, bool) {
+	n := 0
+	for i := range len(s) {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+// daysIn is the length of a month of the proleptic Gregorian calendar, as
+// the time package reckons it.
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 // isPlainText reports whether s is free of C0 and C1 control characters

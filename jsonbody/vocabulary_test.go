@@ -197,3 +197,39 @@ func TestIsPlainText(t *testing.T) {
 		t.Fatal("plain ASCII refused")
 	}
 }
+
+// TestParseDateIsTimeParse holds parseDate to jsonschema's "date" format,
+// time.Parse(time.DateOnly), on the spellings where a hand-written reader
+// could part from it: month and day edges, leap years, signs, spaces,
+// short fields and trailing text.
+func TestParseDateIsTimeParse(t *testing.T) {
+	for _, s := range dateSpellings {
+		t.Run(s, func(t *testing.T) { agreeWithTimeParse(t, s) })
+	}
+}
+
+var dateSpellings = []string{
+	"2024-02-29", "2023-02-29", "1900-02-29", "2000-02-29", "0000-02-29", "0000-01-01", "9999-12-31",
+	"2024-01-31", "2024-04-31", "2024-06-30", "2024-12-32", "2024-13-01", "2024-00-10", "2024-01-00",
+	"2024-1-01", "2024-01-1", "+024-01-01", "-024-01-01", "2024-+1-01", "2024-01-+1", " 024-01-01",
+	"2024-01-01 ", "2024/01/01", "20240101", "2024-01-011", "２０２４-01-01", "", "2024-01-0a",
+}
+
+func agreeWithTimeParse(t *testing.T, s string) {
+	t.Helper()
+	got, ok := parseDate(s)
+	want, err := time.Parse(time.DateOnly, s)
+	if ok != (err == nil) {
+		t.Fatalf("parseDate(%q) ok = %v, time.Parse error = %v", s, ok, err)
+	}
+	if ok && got != newCalendarDate(want.Year(), int(want.Month()), want.Day()) {
+		t.Fatalf("parseDate(%q) = %d, time.Parse = %v", s, got, want)
+	}
+}
+
+func FuzzParseDate(f *testing.F) {
+	for _, s := range dateSpellings {
+		f.Add(s)
+	}
+	f.Fuzz(agreeWithTimeParse)
+}
