@@ -1,6 +1,7 @@
 package jsonbody
 
 import (
+	"maps"
 	"slices"
 	"unicode/utf8"
 
@@ -34,11 +35,12 @@ type fastSchema struct {
 	thenSchema *fastSchema
 	elseSchema *fastSchema
 
-	required   []string
-	properties map[string]*fastSchema
-	additional *fastSchema // nil when any other property is allowed
-	minProps   int
-	maxProps   int // -1 when unbounded
+	named         []namedProperty // properties and required names, by name
+	byName        map[string]int  // index into named, when it is too long to scan
+	requiredCount int
+	additional    *fastSchema // nil when any other property is allowed
+	minProps      int
+	maxProps      int // -1 when unbounded
 
 	items    *fastSchema
 	minItems int
@@ -48,6 +50,19 @@ type fastSchema struct {
 	maxLength int
 	pattern   jsonschema.Regexp
 }
+
+// namedProperty is one member name an object schema speaks of: a
+// property with its schema, a required name, or both.
+type namedProperty struct {
+	name     string
+	schema   *fastSchema // nil for a required name that has no schema of its own
+	required bool
+}
+
+// maxScannedNames is the number of names up to which finding one by
+// comparing each beats a map lookup: a schema's objects have a few
+// properties, and the lengths differ before the bytes do.
+const maxScannedNames = 16
 
 // fastKeyword is a compiled vocabulary keyword that can answer for itself
 // without reporting: bodyKeywords is one. Any other extension leaves the
@@ -128,13 +143,7 @@ func (c *fastCompiler) compile(s *jsonschema.Schema) *fastSchema {
 	f.not = c.compile(s.Not)
 	f.ifSchema, f.thenSchema, f.elseSchema = c.compile(s.If), c.compile(s.Then), c.compile(s.Else)
 
-	f.required = s.Required
-	if len(s.Properties) > 0 {
-		f.properties = make(map[string]*fastSchema, len(s.Properties))
-		for name, p := range s.Properties {
-			f.properties[name] = c.compile(p)
-		}
-	}
+	c.compileNames(f, s)
 	switch additional := s.AdditionalProperties.(type) {
 	case bool:
 		if !additional {
@@ -171,6 +180,32 @@ func (c *fastCompiler) stringFormat(name string) func(string) bool {
 		}
 	}
 	return nil
+}
+
+// compileNames builds f's table of the properties and required names s
+// speaks of.
+func (c *fastCompiler) compileNames(f *fastSchema, s *jsonschema.Schema) {
+	index := make(map[string]int)
+	entry := func(name string) *namedProperty {
+		if i, seen := index[name]; seen {
+			return &f.named[i]
+		}
+		index[name] = len(f.named)
+		f.named = append(f.named, namedProperty{name: name})
+		return &f.named[len(f.named)-1]
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.Properties)) {
+		entry(name).schema = c.compile(s.Properties[name])
+	}
+	for _, name := range s.Required {
+		if p := entry(name); !p.required {
+			p.required = true
+			f.requiredCount++
+		}
+	}
+	if len(f.named) > maxScannedNames {
+		f.byName = index
+	}
 }
 
 func (c *fastCompiler) compileAll(list []*jsonschema.Schema) []*fastSchema {
@@ -296,24 +331,54 @@ func (f *fastSchema) formatAccepts(v strictjson.Node) bool {
 }
 
 func (f *fastSchema) checkObject(obj strictjson.Node) bool {
-	if n := obj.Len(); n < f.minProps || f.maxProps >= 0 && n > f.maxProps {
+	n := obj.Len()
+	if n < f.minProps || f.maxProps >= 0 && n > f.maxProps {
 		return false
 	}
-	for _, name := range f.required {
-		if _, present := obj.Member(name); !present {
-			return false
+	if f.additional == nil && f.byName == nil {
+		// Only the named members have a schema: find each of those, and
+		// pass the others by.
+		for _, p := range f.named {
+			value, present := obj.Member(p.name)
+			if !present && p.required || present && p.schema != nil && !p.schema.accepts(value) {
+				return false
+			}
 		}
+		return true
 	}
+	found := 0
 	for name, value := range obj.Members() {
-		schema, named := f.properties[name]
-		if !named {
-			schema = f.additional
+		schema := f.additional
+		if i := f.lookup(name); i >= 0 {
+			p := &f.named[i]
+			if p.required {
+				found++ // the strict parser refused duplicate names
+			}
+			if p.schema != nil {
+				schema = p.schema
+			}
 		}
 		if schema != nil && !schema.accepts(value) {
 			return false
 		}
 	}
-	return true
+	return found == f.requiredCount
+}
+
+// lookup is the index of name in f.named, or -1.
+func (f *fastSchema) lookup(name string) int {
+	if f.byName != nil {
+		if i, named := f.byName[name]; named {
+			return i
+		}
+		return -1
+	}
+	for i := range f.named {
+		if f.named[i].name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 func (f *fastSchema) checkArray(arr strictjson.Node) bool {
@@ -402,8 +467,8 @@ func (f *fastSchema) loopsInPlace() bool {
 		}
 		state[n] = done
 		pending = append(pending, n.additional, n.items)
-		for _, p := range n.properties {
-			pending = append(pending, p)
+		for _, p := range n.named {
+			pending = append(pending, p.schema)
 		}
 		return false
 	}
