@@ -298,6 +298,9 @@ func (p *strictParser) next(closing byte, container string) (done bool, err erro
 // control characters, so bytes up to the next quote that equal one are
 // exactly that name, as string would have decoded it.
 func (p *strictParser) memberName() (string, error) {
+	if p.names == nil || p.text != "" {
+		return p.string() // a substring of the text is no copy either
+	}
 	raw := p.data[p.pos+1:]
 	if end := bytes.IndexByte(raw, '"'); end >= 0 {
 		if name, expected := p.names[string(raw[:end])]; expected {
@@ -313,12 +316,16 @@ func (p *strictParser) memberName() (string, error) {
 // parser holds the text as a string.
 func (p *strictParser) string() (string, error) {
 	start := p.pos + 1
-	i := start
-	for i < len(p.data) {
+	ascii := true
+	for i := start; i < len(p.data); i++ {
 		c := p.data[i]
-		if c == '"' {
+		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
+			continue // nearly every byte of a string
+		}
+		switch {
+		case c == '"':
 			raw := p.data[start:i]
-			if !utf8.Valid(raw) {
+			if !ascii && !utf8.Valid(raw) {
 				p.pos = start
 				return "", p.fail("invalid UTF-8 in a string")
 			}
@@ -327,17 +334,15 @@ func (p *strictParser) string() (string, error) {
 				return p.text[start:i], nil
 			}
 			return string(raw), nil
-		}
-		if c == '\\' {
+		case c == '\\':
 			return p.escapedString(start)
-		}
-		if c < 0x20 {
+		case c < 0x20:
 			p.pos = i
 			return "", p.fail("control character in a string")
 		}
-		i++
+		ascii = false
 	}
-	p.pos = i
+	p.pos = len(p.data)
 	return "", p.fail("unterminated string")
 }
 
