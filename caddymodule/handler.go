@@ -34,6 +34,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	uw := newUpstreamWriter(w)
 	defer g.recoverPanic(uw, r)
 	tok, key, body, rej := g.judge(w, r)
+	if tok != nil {
+		defer tok.Release()
+	}
 	if body != nil {
 		defer body.release()
 	}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/checkoutgw/checkoutgw/envelope"
@@ -23,6 +24,11 @@ type Token struct {
 	header       []byte // decoded protected header, for the replay key
 	payload      []byte // decoded payload, for the replay key
 	claims       Claims
+
+	// What parsing needs, kept with the token so that a released token
+	// parses the next one without allocating them again.
+	decoder strictjson.Decoder
+	buf     []byte // the token as received, then its decoded parts
 }
 
 // Claims holds the payload's members with their JSON types checked.
@@ -77,24 +83,47 @@ func (t *Token) ExpiresAt() time.Time { return time.Unix(0, int64(t.claims.expir
 // payload are strict JSON objects, and types every header member and claim.
 // The JWS JSON serialisation, unpadded-base64 variants, nested tokens and
 // string dates are all refused here, whatever the JOSE library would accept.
+//
+// The token comes from a pool: a caller that is done with it, and keeps
+// none of its byte slices, gives it back with Release.
 func Parse(value string) (*Token, *envelope.Rejection) {
-	// The token and the decoder that reads it share one allocation.
-	ps := new(struct {
-		tok Token
-		dec strictjson.Decoder
-	})
-	tok := &ps.tok
-	text, rej := tok.split(value)
+	tok := tokens.Get().(*Token)
+	rej := tok.parse(value)
 	if rej != nil {
-		return nil, rej
-	}
-	if rej := tok.parseHeader(&ps.dec, text[:len(tok.header)]); rej != nil {
-		return nil, rej
-	}
-	if rej := tok.parseClaims(&ps.dec, text[len(tok.header):]); rej != nil {
+		tok.Release()
 		return nil, rej
 	}
 	return tok, nil
+}
+
+func (t *Token) parse(value string) *envelope.Rejection {
+	text, rej := t.split(value)
+	if rej != nil {
+		return rej
+	}
+	if rej := t.parseHeader(&t.decoder, text[:len(t.header)]); rej != nil {
+		return rej
+	}
+	return t.parseClaims(&t.decoder, text[len(t.header):])
+}
+
+// tokens holds released tokens, each with its decoder and buffer.
+var tokens = sync.Pool{New: func() any { return new(Token) }}
+
+// maxPooledBuffer bounds the buffer a released token keeps: one token near
+// maxTokenSize should not pin its memory in the pool.
+const maxPooledBuffer = 2 << 10
+
+// Release gives t back for another Parse. Its strings stay valid, since
+// they are never slices of the buffer; its byte slices (SigningInput,
+// Header, Payload) do not, and nothing of it may be used afterwards.
+func (t *Token) Release() {
+	buf := t.buf
+	if cap(buf) > maxPooledBuffer {
+		buf = nil
+	}
+	*t = Token{buf: buf[:0]}
+	tokens.Put(t)
 }
 
 // split takes a canonical compact JWS apart into t's decoded parts, with
@@ -111,8 +140,11 @@ func (t *Token) split(value string) (text string, rej *envelope.Rejection) {
 	if first < 0 || first == last || strings.Count(value, ".") != 2 {
 		return "", envelope.Reject(envelope.ReasonTokenMalformed, "Api-Signature is not a compact JWS: it must have exactly three dot-separated parts")
 	}
-	buf := make([]byte, 0, len(value)+segmentEncoding.DecodedLen(len(value)))
-	raw := append(buf, value...)
+	if need := len(value) + segmentEncoding.DecodedLen(len(value)); cap(t.buf) < need {
+		t.buf = make([]byte, 0, need)
+	}
+	var buf []byte
+	raw := append(t.buf[:0], value...)
 	buf, t.header, rej = decodeSegment(raw, raw[:first], "header")
 	if rej != nil {
 		return "", rej

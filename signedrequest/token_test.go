@@ -81,3 +81,29 @@ func TestParseAllocations(t *testing.T) {
 		}
 	}
 }
+
+// TestReleasedTokenLeavesStringsAlone parses a token, keeps its strings,
+// releases it and parses another into the same pooled token: the strings
+// kept from the first are still its own, and the second parses whole.
+func TestReleasedTokenLeavesStringsAlone(t *testing.T) {
+	signer := newTestSigner(t, "ES256")
+	first, rej := Parse(signer.signRaw(t, `{"alg":"ES256","kid":"first-key"}`, `{"iat":1,"exp":2,"path":"/first","aud":"one"}`))
+	if rej != nil {
+		t.Fatal(rej.Detail)
+	}
+	kid, path, audience := first.Kid(), first.Claims().path, first.Claims().audience[0]
+	first.Release()
+	for range 20 { // the pool may hand the released token to any of these
+		second, rej := Parse(signer.signRaw(t, `{"alg":"ES256","kid":"other-kid"}`, `{"iat":3,"exp":4,"path":"/other-","aud":"two"}`))
+		if rej != nil {
+			t.Fatal(rej.Detail)
+		}
+		if second.Kid() != "other-kid" || second.Claims().path != "/other-" || string(second.Header()) != `{"alg":"ES256","kid":"other-kid"}` {
+			t.Fatalf("second token parsed as kid %q, path %q, header %s", second.Kid(), second.Claims().path, second.Header())
+		}
+		second.Release()
+	}
+	if kid != "first-key" || path != "/first" || audience != "one" {
+		t.Fatalf("the first token's strings changed after its release: kid %q, path %q, aud %q", kid, path, audience)
+	}
+}
