@@ -94,7 +94,7 @@ func (g *Gateway) settleAnswer(w http.ResponseWriter, uw *upstreamWriter, r *htt
 	fault, fields := g.judgeAnswer(uw, op)
 	if fault == "" {
 		uw.releaseHeld()
-		g.metrics.countRequest(outcomeAccepted, "")
+		g.metrics.countAccepted()
 		return
 	}
 	g.reportAnswer(w, uw, r, op, fault, append(uw.heldFields(fault), fields...))
@@ -142,7 +142,7 @@ func (g *Gateway) reportAnswer(w http.ResponseWriter, uw *upstreamWriter, r *htt
 		g.logger.Warn("upstream answer does not match its response schema; passed on",
 			append(append([]zap.Field{zap.String("instance", requestID(r))}, g.operationFields(r)...), fields...)...)
 		uw.releaseHeld()
-		g.metrics.countRequest(outcomeAccepted, "")
+		g.metrics.countAccepted()
 		return
 	}
 	uw.clearUpstreamHeaders()

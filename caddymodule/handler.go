@@ -169,10 +169,10 @@ func (g *Gateway) forward(uw *upstreamWriter, r *http.Request, next caddyhttp.Ha
 		panic(http.ErrAbortHandler)
 	case uw.wroteHeader && uw.streamedUnchecked:
 		g.answerStreamedUnchecked(uw, r)
-		g.metrics.countRequest(outcomeAccepted, "")
+		g.metrics.countAccepted()
 		return nil
 	case uw.wroteHeader:
-		g.metrics.countRequest(outcomeAccepted, "")
+		g.metrics.countAccepted()
 		return nil
 	case uw.holding && uw.status < http.StatusBadRequest && err != nil:
 		uw.clearUpstreamHeaders()
@@ -183,7 +183,7 @@ func (g *Gateway) forward(uw *upstreamWriter, r *http.Request, next caddyhttp.Ha
 		return nil
 	case uw.holding && uw.isEnvelope():
 		uw.releaseHeld()
-		g.metrics.countRequest(outcomeAccepted, "")
+		g.metrics.countAccepted()
 		return nil
 	case uw.holding:
 		uw.clearUpstreamHeaders()
@@ -201,7 +201,7 @@ func (g *Gateway) forward(uw *upstreamWriter, r *http.Request, next caddyhttp.Ha
 		g.refuse(w, r, envelope.Reject(envelope.ReasonUpstreamError, "the checkout service tried to switch protocols, which the gateway does not allow"), nil, zap.String("upstream_fault", faultProtocolSwitch), zap.Int("upstream_status", upstreamStatus(r)))
 		return nil
 	case err == nil:
-		g.metrics.countRequest(outcomeAccepted, "")
+		g.metrics.countAccepted()
 		return nil
 	}
 	var he caddyhttp.HandlerError

@@ -26,6 +26,7 @@ const (
 type gatewayMetrics struct {
 	handler            string                 // this handler's label: its action
 	requests           *prometheus.CounterVec // handler, outcome, reason
+	accepted           prometheus.Counter     // requests' child for this handler's accepted requests
 	verification       prometheus.Histogram   // seconds per signature verification
 	upstreamNormalised *prometheus.CounterVec // class: 4xx, 5xx
 	keyRefreshes       *prometheus.CounterVec // result: ok, error
@@ -46,6 +47,9 @@ func newGatewayMetrics(registry prometheus.Registerer, handler string) (*gateway
 	}, []string{"handler", "outcome", "reason"})); err != nil {
 		return nil, err
 	}
+	// Resolved once: finding a child by its labels hashes them under a
+	// lock, on every accepted request.
+	m.accepted = m.requests.WithLabelValues(handler, outcomeAccepted, "")
 	if m.verification, err = registerOrExisting(registry, prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: metricsNamespace, Name: "signature_verification_seconds",
 		Help:    "Time spent verifying request signatures.",
@@ -95,6 +99,13 @@ func registerOrExisting[C prometheus.Collector](registry prometheus.Registerer, 
 		}
 	}
 	return c, err
+}
+
+func (m *gatewayMetrics) countAccepted() {
+	if m == nil {
+		return
+	}
+	m.accepted.Inc()
 }
 
 func (m *gatewayMetrics) countRequest(outcome string, r envelope.Reason) {
