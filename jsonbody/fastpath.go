@@ -75,7 +75,7 @@ type fastKeyword interface {
 // false when the schema uses a keyword the checker does not implement.
 // enumSets holds the members of the long enums the schema's formats stand
 // for, by format name.
-func compileFastSchema(s *jsonschema.Schema, enumSets map[string]map[string]bool) (*fastSchema, bool) {
+func compileFastSchema(s *jsonschema.Schema, enumSets map[string]*enumSet) (*fastSchema, bool) {
 	c := fastCompiler{built: make(map[*jsonschema.Schema]*fastSchema), enumSets: enumSets, ok: true}
 	f := c.compile(s)
 	return f, c.ok && !f.loopsInPlace()
@@ -83,7 +83,7 @@ func compileFastSchema(s *jsonschema.Schema, enumSets map[string]map[string]bool
 
 type fastCompiler struct {
 	built    map[*jsonschema.Schema]*fastSchema
-	enumSets map[string]map[string]bool
+	enumSets map[string]*enumSet
 	ok       bool
 }
 
@@ -171,7 +171,7 @@ func (c *fastCompiler) compile(s *jsonschema.Schema) *fastSchema {
 // jsonschema's "date", which is time.Parse with parseDate's layout.
 func (c *fastCompiler) stringFormat(name string) func(string) bool {
 	if set, isEnum := c.enumSets[name]; isEnum {
-		return func(s string) bool { return set[s] }
+		return set.has
 	}
 	if name == "date" {
 		return func(s string) bool {

@@ -142,11 +142,11 @@ const minIndexedEnum = 16
 // changes. One index serves a compiler, so that format names stay unique.
 type enumIndex struct {
 	c    *jsonschema.Compiler
-	sets map[string]map[string]bool // by format name, for the fast checker
+	sets map[string]*enumSet // by format name, for the fast checker
 }
 
 func newEnumIndex(c *jsonschema.Compiler) *enumIndex {
-	return &enumIndex{c: c, sets: make(map[string]map[string]bool)}
+	return &enumIndex{c: c, sets: make(map[string]*enumSet)}
 }
 
 func (x *enumIndex) apply(doc any) any {
@@ -171,9 +171,10 @@ func (x *enumIndex) apply(doc any) any {
 			if ok && len(members) >= minIndexedEnum && n["type"] == "string" {
 				if _, hasFormat := n["format"]; !hasFormat {
 					name := fmt.Sprintf("%s%d", largeEnumFormat, len(x.sets)+1)
-					x.sets[name] = members
+					set := newEnumSet(members)
+					x.sets[name] = set
 					x.c.RegisterFormat(&jsonschema.Format{Name: name, Validate: func(v any) error {
-						if s, isString := v.(string); isString && !members[s] {
+						if s, isString := v.(string); isString && !set.has(s) {
 							return errors.New("not one of the allowed values")
 						}
 						return nil
@@ -187,6 +188,43 @@ func (x *enumIndex) apply(doc any) any {
 		return v
 	}
 	return walk(doc)
+}
+
+// enumSet is a long enum's members. Sets of two capital letters (country,
+// state and province codes) are a bit per pair, a cache line or two:
+// looking a code up in a map of 249 strings touched several lines, each
+// cold by the time the body is checked after a signature's verification.
+type enumSet struct {
+	pairs   *[(26*26 + 63) / 64]uint64 // nil unless every member is two letters A to Z
+	members map[string]bool
+}
+
+func newEnumSet(members map[string]bool) *enumSet {
+	pairs := new([(26*26 + 63) / 64]uint64)
+	for m := range members {
+		i, ok := letterPair(m)
+		if !ok {
+			return &enumSet{members: members}
+		}
+		pairs[i/64] |= 1 << (i % 64)
+	}
+	return &enumSet{pairs: pairs, members: members}
+}
+
+func (e *enumSet) has(s string) bool {
+	if e.pairs == nil {
+		return e.members[s]
+	}
+	i, ok := letterPair(s)
+	return ok && e.pairs[i/64]&(1<<(i%64)) != 0
+}
+
+// letterPair numbers a string of two capital letters from 0 to 675.
+func letterPair(s string) (int, bool) {
+	if len(s) != 2 || s[0] < 'A' || s[0] > 'Z' || s[1] < 'A' || s[1] > 'Z' {
+		return 0, false
+	}
+	return int(s[0]-'A')*26 + int(s[1]-'A'), true
 }
 
 func stringSet(v any) (map[string]bool, bool) {

@@ -90,3 +90,42 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+// TestEnumSetAgreesWithItsMembers looks up every string of up to two bytes,
+// and a few longer ones, in sets held as letter pairs and as a map: each
+// answers exactly its members.
+func TestEnumSetAgreesWithItsMembers(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		members   []string
+		wantPairs bool
+	}{
+		{"country codes", []string{"AA", "AZ", "US", "ZA", "ZW", "ZZ"}, true},
+		{"a lowercase member", []string{"US", "us"}, false},
+		{"a longer member", []string{"US", "USA"}, false},
+		{"a digit", []string{"US", "U1"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			members := make(map[string]bool)
+			for _, m := range tc.members {
+				members[m] = true
+			}
+			set := newEnumSet(members)
+			if (set.pairs != nil) != tc.wantPairs {
+				t.Fatalf("held as letter pairs: %v, want %v", set.pairs != nil, tc.wantPairs)
+			}
+			probes := []string{"", "USA", "US ", "ZZZ"}
+			for a := range 256 {
+				probes = append(probes, string([]byte{byte(a)}))
+				for b := range 256 {
+					probes = append(probes, string([]byte{byte(a), byte(b)}))
+				}
+			}
+			for _, s := range probes {
+				if set.has(s) != members[s] {
+					t.Fatalf("has(%q) = %v, want %v", s, set.has(s), members[s])
+				}
+			}
+		})
+	}
+}
