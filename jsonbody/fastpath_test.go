@@ -194,6 +194,8 @@ func TestFastSchemaKeywords(t *testing.T) {
 		{"boolean false", `false`, []string{`1`, `null`}},
 		{"recursive ref", `{"$defs":{"n":{"type":"object","properties":{"next":{"$ref":"#/$defs/n"}},"additionalProperties":false}},"$ref":"#/$defs/n"}`,
 			[]string{`{}`, `{"next":{"next":{}}}`, `{"next":{"next":{"x":1}}}`, `{"next":1}`}},
+		{"chain of references", `{"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"$ref":"#/$defs/c"},"c":{"type":"string","maxLength":2}},"properties":{"x":{"$ref":"#/$defs/a"},"y":{"$ref":"#/$defs/a","minLength":2}},"items":{"$ref":"#/$defs/b"},"$ref":"#/$defs/a"}`,
+			[]string{`"ab"`, `"abc"`, `1`, `{"x":"ab"}`, `{"x":"abc"}`, `{"y":"a"}`, `["ab"]`, `["abc"]`}},
 		{"draft-07 ref replaces siblings", `{"$schema":"http://json-schema.org/draft-07/schema#","definitions":{"s":{"type":"string"}},"$ref":"#/definitions/s","maxLength":1}`,
 			[]string{`"abc"`, `1`}},
 	}
@@ -216,6 +218,12 @@ func TestFastSchemaKeywords(t *testing.T) {
 				}
 			}
 		})
+	}
+
+	// Every reference-only node is shortcut to the schema it refers to.
+	fast, ok := compileFastSchema(compileTestSchema(t, `{"$defs":{"a":{"$ref":"#/$defs/b"},"b":{"type":"string"}},"properties":{"x":{"$ref":"#/$defs/a"}},"$ref":"#/$defs/a"}`), nil)
+	if !ok || fast.onlyRefers() || fast.named[0].schema.onlyRefers() || fast.named[0].schema.types != strictjson.String {
+		t.Error("a reference-only node was left in place of the schema it refers to")
 	}
 
 	unsupported := map[string]string{
