@@ -25,10 +25,12 @@ type Token struct {
 	payload      []byte // decoded payload, for the replay key
 	claims       Claims
 
-	// What parsing needs, kept with the token so that a released token
-	// parses the next one without allocating them again.
-	decoder strictjson.Decoder
-	buf     []byte // the token as received, then its decoded parts
+	// What parsing needs: the decoder is part of the token, and Release
+	// keeps the buffer, so that parsing into a released token allocates
+	// neither again.
+	decoder  strictjson.Decoder
+	buf      []byte // the token as received, then its decoded parts
+	released bool
 }
 
 // Claims holds the payload's members with their JSON types checked.
@@ -88,6 +90,7 @@ func (t *Token) ExpiresAt() time.Time { return time.Unix(0, int64(t.claims.expir
 // none of its byte slices, gives it back with Release.
 func Parse(value string) (*Token, *envelope.Rejection) {
 	tok := tokens.Get().(*Token)
+	tok.released = false
 	rej := tok.parse(value)
 	if rej != nil {
 		tok.Release()
@@ -110,19 +113,25 @@ func (t *Token) parse(value string) *envelope.Rejection {
 // tokens holds released tokens, each with its decoder and buffer.
 var tokens = sync.Pool{New: func() any { return new(Token) }}
 
-// maxPooledBuffer bounds the buffer a released token keeps: one token near
-// maxTokenSize should not pin its memory in the pool.
-const maxPooledBuffer = 2 << 10
+// maxPooledBuffer bounds the buffer a released token keeps, room for a
+// token of about 2,300 characters: one token near maxTokenSize should not
+// pin its memory in the pool.
+const maxPooledBuffer = 4 << 10
 
 // Release gives t back for another Parse. Its strings stay valid, since
 // they are never slices of the buffer; its byte slices (SigningInput,
-// Header, Payload) do not, and nothing of it may be used afterwards.
+// Header, Payload) do not, and nothing of it may be used afterwards. A
+// second Release of the same parse does nothing, so that one token is
+// never handed to two parses.
 func (t *Token) Release() {
+	if t.released {
+		return
+	}
 	buf := t.buf
 	if cap(buf) > maxPooledBuffer {
 		buf = nil
 	}
-	*t = Token{buf: buf[:0]}
+	*t = Token{buf: buf[:0], released: true}
 	tokens.Put(t)
 }
 

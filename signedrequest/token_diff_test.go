@@ -234,7 +234,7 @@ func requireSameDecoding(t *testing.T, value string) {
 // it used to get there.
 func parsedParts(t *Token) Token {
 	parts := *t
-	parts.decoder, parts.buf = strictjson.Decoder{}, nil
+	parts.decoder, parts.buf, parts.released = strictjson.Decoder{}, nil, false
 	return parts
 }
 

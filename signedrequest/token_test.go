@@ -107,3 +107,23 @@ func TestReleasedTokenLeavesStringsAlone(t *testing.T) {
 		t.Fatalf("the first token's strings changed after its release: kid %q, path %q, aud %q", kid, path, audience)
 	}
 }
+
+// TestReleaseTwiceIsOnce releases one parse twice: the pool must not hand
+// the same token to two later parses.
+func TestReleaseTwiceIsOnce(t *testing.T) {
+	signer := newTestSigner(t, "ES256")
+	value := signer.signRaw(t, `{"alg":"ES256","kid":"k"}`, `{"iat":1,"exp":2}`)
+	tok, rej := Parse(value)
+	if rej != nil {
+		t.Fatal(rej.Detail)
+	}
+	tok.Release()
+	tok.Release()
+	// Without a pool that drops items (as under -race), both parses could
+	// get tok back if it went in twice.
+	first, _ := Parse(value)
+	second, _ := Parse(value)
+	if first == second {
+		t.Fatal("two parses share one token after a double release")
+	}
+}
