@@ -2,7 +2,6 @@ package signedrequest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
-	"go.uber.org/zap"
 
 	"github.com/checkoutgw/checkoutgw/envelope"
 	"github.com/checkoutgw/checkoutgw/keyring"
@@ -71,20 +69,15 @@ func TestExpiredDetailSaysHowLongAgo(t *testing.T) {
 // room when it has enough.
 func TestAppendCandidates(t *testing.T) {
 	signers := []*testSigner{newTestSigner(t, "ES256"), newTestSigner(t, "ES256"), newTestSigner(t, "ES256")}
-	set := jwk.NewSet()
+	var public []jwk.Key
 	for i, s := range signers {
 		pub, err := jwk.Import(&s.priv.PublicKey)
 		must(t, err)
 		must(t, pub.Set(jwk.KeyIDKey, fmt.Sprintf("k%d", i)))
 		must(t, pub.Set(jwk.AlgorithmKey, jwa.ES256()))
-		must(t, set.AddKey(pub))
+		public = append(public, pub)
 	}
-	setJSON, err := json.Marshal(set)
-	must(t, err)
-	keys, _, err := keyring.ParseJWKS(setJSON, DefaultAlgorithms)
-	must(t, err)
-	ring, err := keyring.NewRing(keys, DefaultAlgorithms, zap.NewNop(), nil)
-	must(t, err)
+	ring := ringOf(t, public...)
 	p := DefaultPolicy(time.Now())
 	ctx := context.Background()
 

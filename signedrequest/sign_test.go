@@ -9,9 +9,6 @@ import (
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
-	"go.uber.org/zap"
-
-	"github.com/checkoutgw/checkoutgw/keyring"
 )
 
 // TestSignedRequestPassesTheContract: a token made by LoadSigningKey,
@@ -49,14 +46,7 @@ func TestSignedRequestPassesTheContract(t *testing.T) {
 			pub, err := priv.PublicKey()
 			must(t, err)
 			must(t, pub.Set(jwk.AlgorithmKey, signAlg))
-			set := jwk.NewSet()
-			must(t, set.AddKey(pub))
-			setJSON, err := json.Marshal(set)
-			must(t, err)
-			trusted, _, err := keyring.ParseJWKS(setJSON, DefaultAlgorithms)
-			must(t, err)
-			ring, err := keyring.NewRing(trusted, DefaultAlgorithms, zap.NewNop(), nil)
-			must(t, err)
+			ring := ringOf(t, pub)
 
 			p := DefaultPolicy(now)
 			tok, rej := Parse(signed)

@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/checkoutgw/checkoutgw/keyring"
+	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
+	"go.uber.org/zap"
 )
 
 // testSigner signs tokens with a fresh ECDSA key, without any gateway.
@@ -46,4 +49,21 @@ func requestClaimsJSON(t testing.TB) string {
 	data, err := json.Marshal(map[string]any{"aud": DefaultAudience, "iat": now, "exp": now + 300, "method": "POST", "path": "/checkout/manage"})
 	must(t, err)
 	return string(data)
+}
+
+// ringOf is a key ring trusting the public keys, loaded as a JWK set file
+// would be, with the default algorithms.
+func ringOf(t testing.TB, public ...jwk.Key) *keyring.Ring {
+	t.Helper()
+	set := jwk.NewSet()
+	for _, pub := range public {
+		must(t, set.AddKey(pub))
+	}
+	setJSON, err := json.Marshal(set)
+	must(t, err)
+	keys, _, err := keyring.ParseJWKS(setJSON, DefaultAlgorithms)
+	must(t, err)
+	ring, err := keyring.NewRing(keys, DefaultAlgorithms, zap.NewNop(), nil)
+	must(t, err)
+	return ring
 }
