@@ -10,10 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/checkoutgw/checkoutgw/keyring"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws/jwsbb"
 	"go.uber.org/zap"
+
+	"github.com/checkoutgw/checkoutgw/keyring"
 )
 
 // testSigner signs tokens with a fresh ECDSA key, without any gateway.
