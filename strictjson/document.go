@@ -43,10 +43,190 @@ func (d *Document) ParseValue(data []byte) error {
 func (d *Document) parse(data []byte, objectOnly bool) error {
 	d.Reset()
 	// Member names are slices of the text too: no expected names to share.
-	p := strictParser{data: data, text: string(data), path: d.path}
+	text := string(data)
+	if d.scan(&strictParser{data: data, text: text}, objectOnly) {
+		return nil
+	}
+	// The scan gives up at the first thing it does not take. The careful
+	// parse, Parse's own walk, then finds the document's first error and
+	// names its place, so that a refusal reads the same either way.
+	d.Reset()
+	return d.parseCarefully(data, text, objectOnly)
+}
+
+func (d *Document) parseCarefully(data []byte, text string, objectOnly bool) error {
+	p := strictParser{data: data, text: text, path: d.path}
 	err := p.document(objectOnly, func() error { return d.value(&p, 0, "") })
 	d.path = p.path[:0]
 	return err
+}
+
+// openContainer is an object or array the scan is inside.
+type openContainer struct {
+	at   int32               // its node
+	seen map[string]struct{} // an object's member names, once they are many
+}
+
+// manyMembers is where an object's duplicate check moves from comparing
+// the earlier members' names to a map, so that a hostile object of
+// thousands of members stays linear.
+const manyMembers = 16
+
+// scan reads a document the careful parse would accept into d, with the
+// same nodes, in one loop: no callback per value and no path kept, since
+// it never reports an error. It answers false at the first byte it does
+// not take, or for a document the careful parse refuses.
+func (d *Document) scan(p *strictParser, objectOnly bool) bool {
+	data := p.data
+	if len(data) >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF {
+		return false
+	}
+	p.skipSpace()
+	if p.pos >= len(data) || (objectOnly && data[p.pos] != '{') {
+		return false
+	}
+	var open [maxJSONDepth]openContainer
+	depth := 0
+	name := ""
+values:
+	for {
+		p.skipSpace()
+		if p.pos >= len(data) {
+			return false
+		}
+		at := int32(len(d.nodes))
+		d.nodes = append(d.nodes, node{name: name, end: at + 1})
+		nd := &d.nodes[at]
+		switch c := data[p.pos]; {
+		case c == '{' || c == '[':
+			if depth == maxJSONDepth {
+				return false
+			}
+			nd.kind = Array
+			if c == '{' {
+				nd.kind = Object
+			}
+			open[depth] = openContainer{at: at}
+			depth++
+			p.pos++
+			p.skipSpace()
+			if p.pos < len(data) && data[p.pos] == c+2 { // '}' and ']' are two past their openers
+				p.pos++
+				depth--
+				break
+			}
+			nd.count = 1
+			if !d.nextName(p, &open[depth-1], &name) {
+				return false
+			}
+			continue values
+		case c == '"':
+			text, err := p.string()
+			if err != nil {
+				return false
+			}
+			nd.kind, nd.text = String, text
+		case c == '-' || (c >= '0' && c <= '9'):
+			start := p.pos
+			if _, err := p.numberText(); err != nil {
+				return false
+			}
+			nd.kind, nd.text = Number, p.text[start:p.pos]
+		case c == 't' || c == 'f' || c == 'n':
+			word, kind := "null", Null
+			if c != 'n' {
+				word, kind = "true", Boolean
+				if c == 'f' {
+					word = "false"
+				}
+			}
+			if p.literal(word) != nil {
+				return false
+			}
+			nd.kind, nd.text = kind, word
+		default:
+			return false
+		}
+		// The value is done: close what ends after it, up to the next
+		// member or item.
+		for depth > 0 {
+			container := &open[depth-1]
+			parent := &d.nodes[container.at]
+			p.skipSpace()
+			if p.pos >= len(data) {
+				return false
+			}
+			closing := byte(']')
+			if parent.kind == Object {
+				closing = '}'
+			}
+			switch data[p.pos] {
+			case ',':
+				p.pos++
+				parent.count++
+				if !d.nextName(p, container, &name) {
+					return false
+				}
+				continue values
+			case closing:
+				p.pos++
+				parent.end = int32(len(d.nodes))
+				depth--
+			default:
+				return false
+			}
+		}
+		p.skipSpace()
+		return p.pos == len(data)
+	}
+}
+
+// nextName reads, for the next member of an object, its name up to the
+// colon, refusing a name that came before; an array's item has none.
+func (d *Document) nextName(p *strictParser, container *openContainer, name *string) bool {
+	parent := &d.nodes[container.at]
+	if parent.kind != Object {
+		*name = ""
+		return true
+	}
+	p.skipSpace()
+	if p.pos >= len(p.data) || p.data[p.pos] != '"' {
+		return false
+	}
+	s, err := p.string()
+	if err != nil {
+		return false
+	}
+	earlier := parent.count - 1
+	switch {
+	case container.seen != nil:
+		if _, dup := container.seen[s]; dup {
+			return false
+		}
+		container.seen[s] = struct{}{}
+	case earlier < manyMembers:
+		for i := container.at + 1; i < int32(len(d.nodes)); i = d.nodes[i].end {
+			if d.nodes[i].name == s {
+				return false
+			}
+		}
+	default:
+		container.seen = make(map[string]struct{}, 2*manyMembers)
+		for i := container.at + 1; i < int32(len(d.nodes)); i = d.nodes[i].end {
+			container.seen[d.nodes[i].name] = struct{}{}
+		}
+		if _, dup := container.seen[s]; dup {
+			return false
+		}
+		container.seen[s] = struct{}{}
+	}
+	p.skipSpace()
+	if p.pos >= len(p.data) || p.data[p.pos] != ':' {
+		return false
+	}
+	p.pos++
+	*name = s
+	return true
 }
 
 // Reset empties d, letting go of the text it held.

@@ -27,6 +27,16 @@ func requireDocumentLikeParse(t *testing.T, data []byte) {
 		if !reflect.DeepEqual(gotErr, wantErr) {
 			t.Fatalf("%q (object only %v): the document gave %v, Parse %v", data, objectOnly, gotErr, wantErr)
 		}
+		// The careful parse behind the scan must not hide a scan that
+		// gives up on good documents or takes bad ones.
+		var scanned, careful Document
+		if took := scanned.scan(&strictParser{data: data, text: string(data)}, objectOnly); took != (wantErr == nil) {
+			t.Fatalf("%q (object only %v): the scan took it: %v; Parse's error: %v", data, objectOnly, took, wantErr)
+		}
+		_ = careful.parseCarefully(data, string(data), objectOnly)
+		if wantErr == nil && !reflect.DeepEqual(scanned.nodes, careful.nodes) {
+			t.Fatalf("%q: the scan's nodes differ from the careful parse's", data)
+		}
 		if wantErr == nil {
 			if got := d.Root().Value(); !reflect.DeepEqual(got, want) {
 				t.Fatalf("%q: the document holds %#v, Parse built %#v", data, got, want)

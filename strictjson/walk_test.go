@@ -2,6 +2,7 @@ package strictjson
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -14,6 +15,19 @@ var walkSeeds = []string{
 	strings.Repeat(`{"a":`, 31) + `{}` + strings.Repeat(`}`, 31), strings.Repeat(`{"a":`, 32) + `{}` + strings.Repeat(`}`, 32),
 	`{"a":` + strings.Repeat(`[`, 32) + strings.Repeat(`]`, 32) + `}`, "{\"a\":\"\xff\"}", `{"a":"\ud800"}`, "{\"a\":\"\x01\"}",
 	`[1,"a",[],{}]`, `-0`, `true`, `null`, `{"a":"\u00e9","b":"plain"}`, `{"a":01}`, `{"a":1.}`, `{"a":tru}`, `{"a":[1,2`, `{"a":1,}`, `{"a" 1}`, `{"k0":0,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k3":3}`,
+	objectOfMembers(20, ""), objectOfMembers(20, `,"k3":0`), objectOfMembers(16, `,"k15":0`), objectOfMembers(17, `,"k16":0`), `[{"a":1},{"a":2}]`,
+}
+
+// objectOfMembers is an object of n members k0, k1, ..., then tail.
+func objectOfMembers(n int, tail string) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"k%d":[%d]`, i, i)
+	}
+	return "{" + b.String() + tail + "}"
 }
 
 // rebuild decodes the document with the Decoder alone, typing each value
