@@ -9,6 +9,7 @@ import (
 	"crypto/sha512"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 var errSignature = errors.New("signature does not verify")
@@ -72,13 +73,20 @@ func (v *ecdsaVerifier) verify(signingInput, signature []byte) error {
 		return fmt.Errorf("%w: an %s signature is %d bytes of raw R||S", errSignature, v.alg, 2*v.size)
 	}
 	var sum [sha512.Size]byte
-	var der [maxDERSignature]byte
+	der := derBuffers.Get().(*[maxDERSignature]byte)
+	defer derBuffers.Put(der)
 	sig, ok := appendDERSignature(der[:0], signature[:v.size], signature[v.size:])
 	if !ok || !ecdsa.VerifyASN1(v.pub, digest(v.hash, signingInput, &sum), sig) {
 		return errSignature
 	}
 	return nil
 }
+
+// derBuffers holds the DER form's room between verifications. For all the
+// compiler can prove, crypto/ecdsa keeps the signature it is given, so
+// room on the stack would be moved to the heap on every verification;
+// VerifyASN1 is done with it when it returns.
+var derBuffers = sync.Pool{New: func() any { return new([maxDERSignature]byte) }}
 
 // maxDERSignature is the longest DER form of a P-521 signature: a sequence
 // with a two-byte length around two integers of 66 bytes and a sign byte.

@@ -8,6 +8,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha512"
 	"fmt"
 	"testing"
 	"time"
@@ -174,6 +175,48 @@ func TestAppendDERSignature(t *testing.T) {
 	}
 	if _, ok := appendDERSignature(nil, []byte{0, 0}, []byte{1}); ok {
 		t.Fatal("a zero r was encoded")
+	}
+}
+
+// TestECDSAVerifyAddsNoAllocation holds the prepared ECDSA verifier to
+// the allocations of crypto/ecdsa's own VerifyASN1, given a DER signature
+// made in advance: taking the JWS form apart and encoding it costs none.
+func TestECDSAVerifyAddsNoAllocation(t *testing.T) {
+	input := bytes.Repeat([]byte("x"), 560)
+	for _, s := range testSigners(t) {
+		if s.alg[:2] != "ES" {
+			continue
+		}
+		t.Run(s.alg, func(t *testing.T) {
+			sig, err := s.sign(input)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := newVerifier(supportedAlgorithms[s.alg], s.public)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := v.(*ecdsaVerifier)
+			der, ok := appendDERSignature(nil, sig[:ev.size], sig[ev.size:])
+			if !ok {
+				t.Fatal("the signature has no DER form")
+			}
+			var sum [sha512.Size]byte
+			hash := digest(ev.hash, input, &sum)
+			theirs := testing.AllocsPerRun(20, func() {
+				if !ecdsa.VerifyASN1(ev.pub, hash, der) {
+					t.Fatal("crypto/ecdsa refused the signature")
+				}
+			})
+			ours := testing.AllocsPerRun(20, func() {
+				if err := v.verify(input, sig); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if ours > theirs {
+				t.Errorf("%v allocations per verification, crypto/ecdsa alone %v", ours, theirs)
+			}
+		})
 	}
 }
 
