@@ -25,11 +25,11 @@ type Token struct {
 	payload      []byte // decoded payload, for the replay key
 	claims       Claims
 
-	// What parsing needs: the decoder is part of the token, and Release
-	// keeps the buffer, so that parsing into a released token allocates
-	// neither again.
-	decoder  strictjson.Decoder
-	buf      []byte // the token as received, then its decoded parts
+	// What parsing needs: the document is part of the token, and Release
+	// keeps it and the buffer, so that parsing into a released token
+	// allocates neither again.
+	doc      strictjson.Document // the header, then the payload
+	buf      []byte              // the token as received, then its decoded parts
 	released bool
 }
 
@@ -57,11 +57,6 @@ type queryClaim struct {
 	values []string
 	every  bool
 }
-
-// allowedHeaderMembers is the protected header allow-list: anything else
-// (jwk, jku, x5u, x5c, crit, b64, cty, zip, ...) either lets the token pick
-// its own key or changes how it must be processed, and is refused.
-var allowedHeaderMembers = map[string]bool{"alg": true, "kid": true, "typ": true}
 
 // Alg is the header's alg, not yet checked against any policy.
 func (t *Token) Alg() string { return t.alg }
@@ -104,13 +99,13 @@ func (t *Token) parse(value string) *envelope.Rejection {
 	if rej != nil {
 		return rej
 	}
-	if rej := t.parseHeader(&t.decoder, text[:len(t.header)]); rej != nil {
+	if rej := t.parseHeader(text[:len(t.header)]); rej != nil {
 		return rej
 	}
-	return t.parseClaims(&t.decoder, text[len(t.header):])
+	return t.parseClaims(text[len(t.header):])
 }
 
-// tokens holds released tokens, each with its decoder and buffer.
+// tokens holds released tokens, each with its document and buffer.
 var tokens = sync.Pool{New: func() any { return new(Token) }}
 
 // maxPooledBuffer bounds the buffer a released token keeps, room for a
@@ -131,7 +126,9 @@ func (t *Token) Release() {
 	if cap(buf) > maxPooledBuffer {
 		buf = nil
 	}
-	*t = Token{buf: buf[:0], released: true}
+	doc := t.doc
+	doc.Reset()
+	*t = Token{doc: doc, buf: buf[:0], released: true}
 	tokens.Put(t)
 }
 
@@ -144,9 +141,10 @@ func (t *Token) split(value string) (text string, rej *envelope.Rejection) {
 	if len(value) > maxTokenSize {
 		return "", envelope.Reject(envelope.ReasonTokenMalformed, "the Api-Signature header is over %d bytes", maxTokenSize)
 	}
+	// Three forward searches: each is vectorised, a backward one is not.
 	first := strings.IndexByte(value, '.')
-	last := strings.LastIndexByte(value, '.')
-	if first < 0 || first == last || strings.Count(value, ".") != 2 {
+	last := first + 1 + strings.IndexByte(value[first+1:], '.')
+	if first < 0 || last == first || strings.IndexByte(value[last+1:], '.') >= 0 {
 		return "", envelope.Reject(envelope.ReasonTokenMalformed, "Api-Signature is not a compact JWS: it must have exactly three dot-separated parts")
 	}
 	if need := len(value) + segmentEncoding.DecodedLen(len(value)); cap(t.buf) < need {
@@ -189,98 +187,81 @@ func decodeSegment(buf, seg []byte, part string) (grown, decoded []byte, rej *en
 	return buf, buf[start:len(buf):len(buf)], nil
 }
 
-// headerMember is what the one pass saw of alg, kid or typ.
-type headerMember struct {
-	present, isString bool
-	text              string
-}
-
-func (m *headerMember) decode(d *strictjson.Decoder) (err error) {
-	m.present = true
-	if d.Kind() != strictjson.String {
-		return d.Skip()
-	}
-	m.isString = true
-	m.text, err = d.String()
-	return err
-}
-
-// parseHeader decodes the header in one pass. Typing problems are judged
-// only once the whole header has proved strict JSON, so that a document
-// breaking a strictness rule is always refused for that.
-func (t *Token) parseHeader(dec *strictjson.Decoder, text string) *envelope.Rejection {
-	var alg, kid, typ headerMember
-	foreign, hasForeign := "", false
-	err := dec.DecodeObject(t.header, text, func(d *strictjson.Decoder, name string) error {
-		switch name {
-		case "alg":
-			return alg.decode(d)
-		case "kid":
-			return kid.decode(d)
-		case "typ":
-			return typ.decode(d)
-		}
-		if !hasForeign {
-			foreign, hasForeign = name, true
-		}
-		return d.Skip()
-	})
-	if err != nil {
+// parseHeader reads the header. Typing problems are judged only once the
+// whole header has proved strict JSON, so that a document breaking a
+// strictness rule is always refused for that.
+func (t *Token) parseHeader(text string) *envelope.Rejection {
+	if err := t.doc.ParseShared(t.header, text); err != nil {
 		return envelope.Reject(envelope.ReasonTokenMalformed, "the token header is not a strict JSON object: %s", strictjson.Rule(err))
 	}
-	if hasForeign {
-		return envelope.Reject(envelope.ReasonTokenHeader, "the token header may hold only alg, kid and typ; %q is not allowed", envelope.Clip(foreign))
+	var alg, kid, typ strictjson.Node
+	var hasAlg, hasKid, hasTyp bool
+	for name, value := range t.doc.Root().Members() {
+		switch name {
+		case "alg":
+			alg, hasAlg = value, true
+		case "kid":
+			kid, hasKid = value, true
+		case "typ":
+			typ, hasTyp = value, true
+		default:
+			// Any other member (jwk, jku, x5u, x5c, crit, b64, cty, zip,
+			// ...) either lets the token pick its own key or changes how
+			// it must be processed.
+			return envelope.Reject(envelope.ReasonTokenHeader, "the token header may hold only alg, kid and typ; %q is not allowed", envelope.Clip(name))
+		}
 	}
-	if !alg.isString || alg.text == "" {
+	if !hasAlg || !isNonEmptyString(alg) {
 		return envelope.Reject(envelope.ReasonTokenHeader, "the token header's alg must be a non-empty string")
 	}
-	t.alg = alg.text
-	if kid.present {
-		if !kid.isString || kid.text == "" {
+	t.alg = alg.Text()
+	if hasKid {
+		if !isNonEmptyString(kid) {
 			return envelope.Reject(envelope.ReasonTokenHeader, "the token header's kid must be a non-empty string")
 		}
-		t.kid = kid.text
+		t.kid = kid.Text()
 	}
-	if typ.present && (!typ.isString || typ.text != "JWT") {
+	if hasTyp && (typ.Type() != strictjson.String || typ.Text() != "JWT") {
 		return envelope.Reject(envelope.ReasonTokenHeader, "the token header's typ must be JWT")
 	}
 	return nil
 }
 
-// parseClaims decodes the payload in one pass into Claims. Each claim's
-// typing problem is kept, and the first in the fixed order aud, iat, exp,
-// nbf, method, path, bodyHash, queryParams is reported once the whole
-// payload has proved strict JSON.
-func (t *Token) parseClaims(dec *strictjson.Decoder, text string) *envelope.Rejection {
+func isNonEmptyString(n strictjson.Node) bool {
+	return n.Type() == strictjson.String && n.Text() != ""
+}
+
+// parseClaims reads the payload into Claims. Each claim's typing problem
+// is kept, and the first in the fixed order aud, iat, exp, nbf, method,
+// path, bodyHash, queryParams is reported once the whole payload has
+// proved strict JSON.
+func (t *Token) parseClaims(text string) *envelope.Rejection {
+	if err := t.doc.ParseShared(t.payload, text); err != nil {
+		return envelope.Reject(envelope.ReasonTokenMalformed, "the token payload is not a strict JSON object: %s", strictjson.Rule(err))
+	}
 	c := &t.claims
 	var problems [claimCount]*envelope.Rejection
-	var iat, exp, nbf numberClaim
-	err := dec.DecodeObject(t.payload, text, func(d *strictjson.Decoder, name string) (err error) {
+	var iat, exp, nbf numericDate
+	for name, value := range t.doc.Root().Members() {
 		switch name {
 		case "aud":
-			problems[claimAud], err = c.audienceClaim(d)
+			problems[claimAud] = c.audienceClaim(value)
 		case "iat":
-			err = iat.decode(d)
+			iat = numericDate{value, true}
 		case "exp":
-			err = exp.decode(d)
+			exp = numericDate{value, true}
 		case "nbf":
-			err = nbf.decode(d)
+			nbf = numericDate{value, true}
 		case "method":
-			c.method, c.hasMethod, problems[claimMethod], err = stringClaim(d, name)
+			c.method, c.hasMethod, problems[claimMethod] = stringClaim(value, name)
 		case "path":
-			c.path, c.hasPath, problems[claimPath], err = stringClaim(d, name)
+			c.path, c.hasPath, problems[claimPath] = stringClaim(value, name)
 		case "bodyHash":
-			c.bodyHash, c.hasBodyHash, problems[claimBodyHash], err = stringClaim(d, name)
+			c.bodyHash, c.hasBodyHash, problems[claimBodyHash] = stringClaim(value, name)
 		case "queryParams":
 			c.hasQuery = true
-			c.queryParams, problems[claimQuery], err = queryParamsClaim(d)
-		default:
-			err = d.Skip()
+			c.queryParams, problems[claimQuery] = queryParamsClaim(value)
 		}
-		return err
-	})
-	if err != nil {
-		return envelope.Reject(envelope.ReasonTokenMalformed, "the token payload is not a strict JSON object: %s", strictjson.Rule(err))
 	}
 	problems[claimIat] = iat.seconds("iat", true, &c.issuedAt)
 	problems[claimExp] = exp.seconds("exp", true, &c.expiresAt)
@@ -311,32 +292,23 @@ func audienceProblem() *envelope.Rejection {
 	return envelope.Reject(envelope.ReasonClaimType, "aud must be a string or an array of strings")
 }
 
-// audienceClaim decodes aud into c.audience.
-func (c *Claims) audienceClaim(d *strictjson.Decoder) (*envelope.Rejection, error) {
-	switch d.Kind() {
+// audienceClaim reads aud into c.audience.
+func (c *Claims) audienceClaim(aud strictjson.Node) *envelope.Rejection {
+	switch aud.Type() {
 	case strictjson.String:
-		s, err := d.String()
-		c.addAudience(s)
-		return nil, err
+		c.addAudience(aud.Text())
+		return nil
 	case strictjson.Array:
-		var problem *envelope.Rejection
-		err := d.Array(func() error {
-			if d.Kind() != strictjson.String {
-				if problem == nil {
-					problem = audienceProblem()
-				}
-				return d.Skip()
+		for item := range aud.Items() {
+			if item.Type() != strictjson.String {
+				c.audience = nil
+				return audienceProblem()
 			}
-			s, err := d.String()
-			c.addAudience(s)
-			return err
-		})
-		if problem != nil {
-			c.audience = nil
+			c.addAudience(item.Text())
 		}
-		return problem, err
+		return nil
 	}
-	return audienceProblem(), d.Skip()
+	return audienceProblem()
 }
 
 // addAudience appends one audience, the first in c's own room.
@@ -347,35 +319,25 @@ func (c *Claims) addAudience(s string) {
 	c.audience = append(c.audience, s)
 }
 
-// numberClaim is a NumericDate claim as the one pass saw it.
-type numberClaim struct {
+// numericDate is a NumericDate claim, if the payload has it.
+type numericDate struct {
+	value   strictjson.Node
 	present bool
-	kind    strictjson.Types
-	text    []byte // aliases the payload
-}
-
-func (n *numberClaim) decode(d *strictjson.Decoder) (err error) {
-	n.present, n.kind = true, d.Kind()
-	if n.kind != strictjson.Number {
-		return d.Skip()
-	}
-	n.text, err = d.Number()
-	return err
 }
 
 // seconds reads a NumericDate: a JSON number of seconds, possibly
 // fractional. Strings are refused even when they hold digits.
-func (n *numberClaim) seconds(name string, required bool, into *float64) *envelope.Rejection {
+func (n numericDate) seconds(name string, required bool, into *float64) *envelope.Rejection {
 	if !n.present {
 		if required {
 			return envelope.Reject(envelope.ReasonClaimMissing, "the token has no %s claim", name)
 		}
 		return nil
 	}
-	if n.kind != strictjson.Number {
-		return envelope.Reject(envelope.ReasonClaimType, "%s must be a number of seconds, not %s", name, jsonTypePhrases[n.kind])
+	if kind := n.value.Type(); kind != strictjson.Number {
+		return envelope.Reject(envelope.ReasonClaimType, "%s must be a number of seconds, not %s", name, jsonTypePhrases[kind])
 	}
-	f, err := strconv.ParseFloat(string(n.text), 64)
+	f, err := strconv.ParseFloat(n.value.Text(), 64)
 	if err != nil || math.IsInf(f, 0) {
 		return envelope.Reject(envelope.ReasonClaimType, "%s is not a representable number of seconds", name)
 	}
@@ -383,12 +345,11 @@ func (n *numberClaim) seconds(name string, required bool, into *float64) *envelo
 	return nil
 }
 
-func stringClaim(d *strictjson.Decoder, name string) (string, bool, *envelope.Rejection, error) {
-	if kind := d.Kind(); kind != strictjson.String {
-		return "", false, envelope.Reject(envelope.ReasonClaimType, "%s must be a string, not %s", name, jsonTypePhrases[kind]), d.Skip()
+func stringClaim(n strictjson.Node, name string) (string, bool, *envelope.Rejection) {
+	if n.Type() != strictjson.String {
+		return "", false, envelope.Reject(envelope.ReasonClaimType, "%s must be a string, not %s", name, jsonTypePhrases[n.Type()])
 	}
-	s, err := d.String()
-	return s, true, nil, err
+	return n.Text(), true, nil
 }
 
 // queryParamsClaim accepts both forms clients build: a string for a name
@@ -396,55 +357,41 @@ func stringClaim(d *strictjson.Decoder, name string) (string, bool, *envelope.Re
 // repeated name needs: a single string would bind one value while the
 // upstream may read another. Numbers and booleans stand for their JSON text.
 // Of several wrong entries, the first in the document is reported.
-func queryParamsClaim(d *strictjson.Decoder) (map[string]queryClaim, *envelope.Rejection, error) {
-	if kind := d.Kind(); kind != strictjson.Object {
-		return nil, envelope.Reject(envelope.ReasonClaimType, "queryParams must be an object, not %s", jsonTypePhrases[kind]), d.Skip()
+func queryParamsClaim(n strictjson.Node) (map[string]queryClaim, *envelope.Rejection) {
+	if n.Type() != strictjson.Object {
+		return nil, envelope.Reject(envelope.ReasonClaimType, "queryParams must be an object, not %s", jsonTypePhrases[n.Type()])
 	}
-	out := make(map[string]queryClaim)
-	var problem *envelope.Rejection
-	err := d.Object(func(name string) error {
-		if d.Kind() != strictjson.Array {
-			s, ok, err := scalarText(d)
-			if !ok && problem == nil {
-				problem = envelope.Reject(envelope.ReasonClaimType, "queryParams[%q] must be a string or an array of strings", envelope.Clip(name))
+	out := make(map[string]queryClaim, n.Len())
+	for name, value := range n.Members() {
+		if value.Type() != strictjson.Array {
+			s, ok := scalarText(value)
+			if !ok {
+				return nil, envelope.Reject(envelope.ReasonClaimType, "queryParams[%q] must be a string or an array of strings", envelope.Clip(name))
 			}
 			out[name] = queryClaim{values: []string{s}}
-			return err
+			continue
 		}
-		values := []string{}
-		err := d.Array(func() error {
-			s, ok, err := scalarText(d)
-			if !ok && problem == nil {
-				problem = envelope.Reject(envelope.ReasonClaimType, "queryParams[%q] must hold strings", envelope.Clip(name))
+		values := make([]string, 0, value.Len())
+		for item := range value.Items() {
+			s, ok := scalarText(item)
+			if !ok {
+				return nil, envelope.Reject(envelope.ReasonClaimType, "queryParams[%q] must hold strings", envelope.Clip(name))
 			}
 			values = append(values, s)
-			return err
-		})
+		}
 		out[name] = queryClaim{values: values, every: true}
-		return err
-	})
-	if problem != nil {
-		return nil, problem, err
 	}
-	return out, nil, err
+	return out, nil
 }
 
-// scalarText consumes the next value and gives the text a string, number
-// or boolean stands for; ok is false for any other value.
-func scalarText(d *strictjson.Decoder) (text string, ok bool, err error) {
-	switch d.Kind() {
-	case strictjson.String:
-		text, err = d.String()
-		return text, true, err
-	case strictjson.Number:
-		n, err := d.Number()
-		return string(n), true, err
-	case strictjson.Boolean:
-		v, err := d.Value()
-		b, _ := v.(bool)
-		return strconv.FormatBool(b), true, err
+// scalarText is the text a string, number or boolean stands for; ok is
+// false for any other value.
+func scalarText(n strictjson.Node) (text string, ok bool) {
+	switch n.Type() {
+	case strictjson.String, strictjson.Number, strictjson.Boolean:
+		return n.Text(), true
 	}
-	return "", false, d.Skip()
+	return "", false
 }
 
 // jsonTypePhrases names each JSON type as a Detail does.

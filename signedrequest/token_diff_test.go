@@ -32,6 +32,9 @@ func referenceParse(value string) (*Token, *envelope.Rejection) {
 	return tok, nil
 }
 
+// allowedHeaderMembers is the protected header's allow-list.
+var allowedHeaderMembers = map[string]bool{"alg": true, "kid": true, "typ": true}
+
 func (t *Token) referenceHeader() *envelope.Rejection {
 	h, err := strictjson.Parse(t.header, nil)
 	if err != nil {
@@ -230,11 +233,11 @@ func requireSameDecoding(t *testing.T, value string) {
 	}
 }
 
-// parsedParts is what parsing put in t, without the decoder and buffer
+// parsedParts is what parsing put in t, without the document and buffer
 // it used to get there.
 func parsedParts(t *Token) Token {
 	parts := *t
-	parts.decoder, parts.buf, parts.released = strictjson.Decoder{}, nil, false
+	parts.doc, parts.buf, parts.released = strictjson.Document{}, nil, false
 	return parts
 }
 

@@ -24,6 +24,11 @@ type node struct {
 	text  string // a string's value, a number's text, or a literal
 }
 
+// firstNodes is the room a new Document starts with, enough for a token's
+// header and payload: a small document then costs one allocation for its
+// nodes, and a reused one none.
+const firstNodes = 16
+
 // maxKeptNodes bounds the slice a Document keeps between parses: one
 // hostile body of many tiny values should not pin its memory for the
 // documents parsed after it.
@@ -40,10 +45,26 @@ func (d *Document) ParseValue(data []byte) error {
 	return d.parse(data, false)
 }
 
+// ParseShared is Parse for data the caller also holds as a string: text
+// must be string(data), and the document's strings are slices of it
+// instead of a copy of their own.
+func (d *Document) ParseShared(data []byte, text string) error {
+	if text != string(data) {
+		panic("strictjson: ParseShared's text is not its data")
+	}
+	return d.parseText(data, text, true)
+}
+
 func (d *Document) parse(data []byte, objectOnly bool) error {
-	d.Reset()
 	// Member names are slices of the text too: no expected names to share.
-	text := string(data)
+	return d.parseText(data, string(data), objectOnly)
+}
+
+func (d *Document) parseText(data []byte, text string, objectOnly bool) error {
+	d.Reset()
+	if cap(d.nodes) == 0 {
+		d.nodes = make([]node, 0, firstNodes)
+	}
 	if d.scan(&strictParser{data: data, text: text}, objectOnly) {
 		return nil
 	}
@@ -59,12 +80,6 @@ func (d *Document) parseCarefully(data []byte, text string, objectOnly bool) err
 	err := p.document(objectOnly, func() error { return d.value(&p, 0, "") })
 	d.path = p.path[:0]
 	return err
-}
-
-// openContainer is an object or array the scan is inside.
-type openContainer struct {
-	at   int32               // its node
-	seen map[string]struct{} // an object's member names, once they are many
 }
 
 // manyMembers is where an object's duplicate check moves from comparing
@@ -85,7 +100,8 @@ func (d *Document) scan(p *strictParser, objectOnly bool) bool {
 	if p.pos >= len(data) || (objectOnly && data[p.pos] != '{') {
 		return false
 	}
-	var open [maxJSONDepth]openContainer
+	var open [maxJSONDepth]int32 // the nodes of the containers the scan is inside
+	var many memberSets
 	depth := 0
 	name := ""
 values:
@@ -106,7 +122,7 @@ values:
 			if c == '{' {
 				nd.kind = Object
 			}
-			open[depth] = openContainer{at: at}
+			open[depth] = at
 			depth++
 			p.pos++
 			p.skipSpace()
@@ -116,7 +132,7 @@ values:
 				break
 			}
 			nd.count = 1
-			if !d.nextName(p, &open[depth-1], &name) {
+			if !d.nextName(p, at, &many, &name) {
 				return false
 			}
 			continue values
@@ -150,8 +166,8 @@ values:
 		// The value is done: close what ends after it, up to the next
 		// member or item.
 		for depth > 0 {
-			container := &open[depth-1]
-			parent := &d.nodes[container.at]
+			container := open[depth-1]
+			parent := &d.nodes[container]
 			p.skipSpace()
 			if p.pos >= len(data) {
 				return false
@@ -164,7 +180,7 @@ values:
 			case ',':
 				p.pos++
 				parent.count++
-				if !d.nextName(p, container, &name) {
+				if !d.nextName(p, container, &many, &name) {
 					return false
 				}
 				continue values
@@ -181,10 +197,15 @@ values:
 	}
 }
 
-// nextName reads, for the next member of an object, its name up to the
-// colon, refusing a name that came before; an array's item has none.
-func (d *Document) nextName(p *strictParser, container *openContainer, name *string) bool {
-	parent := &d.nodes[container.at]
+// memberSets holds the member names of each object, by node, that has
+// more than manyMembers: few documents have one.
+type memberSets map[int32]map[string]struct{}
+
+// nextName reads, for the next member of the object or array at
+// container, its name up to the colon, refusing a name that came before;
+// an array's item has none.
+func (d *Document) nextName(p *strictParser, container int32, many *memberSets, name *string) bool {
+	parent := &d.nodes[container]
 	if parent.kind != Object {
 		*name = ""
 		return true
@@ -197,28 +218,28 @@ func (d *Document) nextName(p *strictParser, container *openContainer, name *str
 	if err != nil {
 		return false
 	}
-	earlier := parent.count - 1
-	switch {
-	case container.seen != nil:
-		if _, dup := container.seen[s]; dup {
-			return false
-		}
-		container.seen[s] = struct{}{}
-	case earlier < manyMembers:
-		for i := container.at + 1; i < int32(len(d.nodes)); i = d.nodes[i].end {
+	if earlier := parent.count - 1; earlier < manyMembers {
+		for i := container + 1; i < int32(len(d.nodes)); i = d.nodes[i].end {
 			if d.nodes[i].name == s {
 				return false
 			}
 		}
-	default:
-		container.seen = make(map[string]struct{}, 2*manyMembers)
-		for i := container.at + 1; i < int32(len(d.nodes)); i = d.nodes[i].end {
-			container.seen[d.nodes[i].name] = struct{}{}
+	} else {
+		seen := (*many)[container]
+		if seen == nil {
+			if *many == nil {
+				*many = make(memberSets)
+			}
+			seen = make(map[string]struct{}, 2*manyMembers)
+			for i := container + 1; i < int32(len(d.nodes)); i = d.nodes[i].end {
+				seen[d.nodes[i].name] = struct{}{}
+			}
+			(*many)[container] = seen
 		}
-		if _, dup := container.seen[s]; dup {
+		if _, dup := seen[s]; dup {
 			return false
 		}
-		container.seen[s] = struct{}{}
+		seen[s] = struct{}{}
 	}
 	p.skipSpace()
 	if p.pos >= len(p.data) || p.data[p.pos] != ':' {
@@ -376,4 +397,40 @@ func (n Node) Value() any {
 		return nd.text == "true"
 	}
 	return nil
+}
+
+// seenNames finds duplicate member names without a map for the few
+// members an object usually has, and with one beyond, so that a hostile
+// object of thousands of members stays linear.
+type seenNames struct {
+	few  [8]string
+	n    int
+	many map[string]bool
+}
+
+// add records name and reports whether it was already there.
+func (s *seenNames) add(name string) bool {
+	if s.many != nil {
+		if s.many[name] {
+			return true
+		}
+		s.many[name] = true
+		return false
+	}
+	for _, prev := range s.few[:s.n] {
+		if prev == name {
+			return true
+		}
+	}
+	if s.n < len(s.few) {
+		s.few[s.n] = name
+		s.n++
+		return false
+	}
+	s.many = make(map[string]bool, 2*len(s.few))
+	for _, prev := range s.few {
+		s.many[prev] = true
+	}
+	s.many[name] = true
+	return false
 }

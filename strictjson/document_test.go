@@ -1,6 +1,7 @@
 package strictjson
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -123,4 +124,63 @@ func TestDocumentParseAllocations(t *testing.T) {
 	if allocs := testing.AllocsPerRun(100, func() { _ = d.Parse(data) }); allocs > 1 {
 		t.Errorf("%v allocations per parse, want at most 1", allocs)
 	}
+}
+
+// documentSeeds cover every rule, at the top level and nested.
+var documentSeeds = []string{
+	nestedSeed, `{}`, ` {"a" : [ ] , "b":{ }} `, `{"a":"\ud83d\ude00","b":[1,{"b":null,"c":true}],"c":false}`,
+	`{"a":1,"a":2}`, `{"o":[{"k":1,"\u006b":1}]}`, "\xef\xbb\xbf{}", `{"a":-0.5e-7}`, `[]`, `"x"`, ``, `{}{}`, `{} x`,
+	strings.Repeat(`{"a":`, 31) + `{}` + strings.Repeat(`}`, 31), strings.Repeat(`{"a":`, 32) + `{}` + strings.Repeat(`}`, 32),
+	`{"a":` + strings.Repeat(`[`, 32) + strings.Repeat(`]`, 32) + `}`, "{\"a\":\"\xff\"}", `{"a":"\ud800"}`, "{\"a\":\"\x01\"}",
+	`[1,"a",[],{}]`, `-0`, `true`, `null`, `{"a":"\u00e9","b":"plain"}`, `{"a":01}`, `{"a":1.}`, `{"a":tru}`, `{"a":[1,2`, `{"a":1,}`, `{"a" 1}`, `{"k0":0,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k3":3}`,
+	objectOfMembers(20, ""), objectOfMembers(20, `,"k3":0`), objectOfMembers(16, `,"k15":0`), objectOfMembers(17, `,"k16":0`), `[{"a":1},{"a":2}]`,
+}
+
+// objectOfMembers is an object of n members k0, k1, ..., then tail.
+func objectOfMembers(n int, tail string) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"k%d":[%d]`, i, i)
+	}
+	return "{" + b.String() + tail + "}"
+}
+
+func TestDocumentMatchesParse(t *testing.T) {
+	for _, seed := range documentSeeds {
+		requireDocumentLikeParse(t, []byte(seed))
+	}
+}
+
+func FuzzDocumentMatchesParse(f *testing.F) {
+	for _, seed := range documentSeeds {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(requireDocumentLikeParse)
+}
+
+// TestDocumentSharesTheText: parsed from a text the caller holds, a
+// reused Document costs no allocation: its strings and member names
+// without escapes are substrings of that text, not copies.
+func TestDocumentSharesTheText(t *testing.T) {
+	data := []byte(`{"a":"ES256","b":"key-2024-01","CustomerID":"/checkout/manage","Customer":["https://api.example.com"]}`)
+	text := string(data)
+	var d Document
+	if err := d.ParseShared(data, text); err != nil {
+		t.Fatal(err)
+	}
+	if allocs := testing.AllocsPerRun(100, func() { _ = d.ParseShared(data, text) }); allocs != 0 {
+		t.Errorf("a shared parse costs %v allocations, want 0", allocs)
+	}
+	if got, _ := d.Root().Member("CustomerID"); got.Text() != "/checkout/manage" {
+		t.Errorf("CustomerID reads %q", got.Text())
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a text other than the data was taken")
+		}
+	}()
+	_ = d.ParseShared(data, `{"alg":"other"}`)
 }
