@@ -330,3 +330,36 @@ func BenchmarkReplayStore(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFloor is the in-process twin of bench/floorcaddy: the harness's
+// request, its own token's signature verified with the gateway's
+// keyring.Key.Verify over its own signing input, the next handler. It is
+// what any verifying server pays per request here; the gateway's own cost
+// is what BenchmarkGateway's accepted requests read above it.
+func BenchmarkFloor(b *testing.B) {
+	for _, alg := range []string{"ES384", "ES256"} {
+		k := newTestKey(b, "k", alg)
+		keys, _, err := keyring.ParseJWKS(jwksJSON(b, k), []string{alg})
+		must(b, err)
+		token := k.sign(b, validClaims(validBody), false)
+		next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+			_, _ = io.Copy(io.Discard, r.Body)
+			_ = r.Body.Close()
+			w.WriteHeader(http.StatusOK)
+			return nil
+		})
+		b.Run(alg, func(b *testing.B) {
+			measureInVerifications(b, alg, func() {
+				rec, req := benchRequest(testPath, token, validBody)
+				tok := req.Header.Get("Api-Signature")
+				dot := strings.LastIndexByte(tok, '.')
+				var sig [132]byte
+				n, err := base64.RawURLEncoding.Decode(sig[:], []byte(tok[dot+1:]))
+				if err != nil || keys[0].Verify([]byte(tok[:dot]), sig[:n]) != nil {
+					b.Fatal("the floor's verification failed")
+				}
+				_ = next.ServeHTTP(rec, req)
+			})
+		})
+	}
+}
