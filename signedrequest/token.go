@@ -70,7 +70,8 @@ func (t *Token) Header() []byte { return t.header }
 // Payload is the decoded payload, as received.
 func (t *Token) Payload() []byte { return t.payload }
 
-// Claims are the payload's typed claims.
+// Claims are the payload's typed claims, part of the token: they are
+// valid until Release.
 func (t *Token) Claims() *Claims { return &t.claims }
 
 // ExpiresAt is the exp claim as a time, to the nanosecond.
@@ -115,9 +116,11 @@ const maxPooledBuffer = 4 << 10
 
 // Release gives t back for another Parse. Its strings stay valid, since
 // they are never slices of the buffer; its byte slices (SigningInput,
-// Header, Payload) do not, and nothing of it may be used afterwards. A
-// second Release of the same parse does nothing, so that one token is
-// never handed to two parses.
+// Header, Payload) and its Claims do not, and nothing of it may be used
+// afterwards. A second Release of the same parse does nothing as long as
+// no Parse has taken the token from the pool in between: a slip in the
+// releasing goroutine does not hand one token to two parses, but a
+// Release racing another goroutine's Parse is still a bug.
 func (t *Token) Release() {
 	if t.released {
 		return
