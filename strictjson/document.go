@@ -215,31 +215,8 @@ func (d *Document) nextName(p *strictParser, container int32, many *memberSets, 
 		return false
 	}
 	s, err := p.string()
-	if err != nil {
+	if err != nil || d.repeats(container, parent.count-1, s, many) {
 		return false
-	}
-	if earlier := parent.count - 1; earlier < manyMembers {
-		for i := container + 1; i < int32(len(d.nodes)); i = d.nodes[i].end {
-			if d.nodes[i].name == s {
-				return false
-			}
-		}
-	} else {
-		seen := (*many)[container]
-		if seen == nil {
-			if *many == nil {
-				*many = make(memberSets)
-			}
-			seen = make(map[string]struct{}, 2*manyMembers)
-			for i := container + 1; i < int32(len(d.nodes)); i = d.nodes[i].end {
-				seen[d.nodes[i].name] = struct{}{}
-			}
-			(*many)[container] = seen
-		}
-		if _, dup := seen[s]; dup {
-			return false
-		}
-		seen[s] = struct{}{}
 	}
 	p.skipSpace()
 	if p.pos >= len(p.data) || p.data[p.pos] != ':' {
@@ -248,6 +225,36 @@ func (d *Document) nextName(p *strictParser, container int32, many *memberSets, 
 	p.pos++
 	*name = s
 	return true
+}
+
+// repeats reports whether name is one of the earlier members of the
+// object at container, and records it among them: by comparing with
+// their names, or through a map in many once they are manyMembers.
+func (d *Document) repeats(container, earlier int32, name string, many *memberSets) bool {
+	if earlier < manyMembers {
+		for i := container + 1; i < int32(len(d.nodes)); i = d.nodes[i].end {
+			if d.nodes[i].name == name {
+				return true
+			}
+		}
+		return false
+	}
+	seen := (*many)[container]
+	if seen == nil {
+		if *many == nil {
+			*many = make(memberSets)
+		}
+		seen = make(map[string]struct{}, 2*manyMembers)
+		for i := container + 1; i < int32(len(d.nodes)); i = d.nodes[i].end {
+			seen[d.nodes[i].name] = struct{}{}
+		}
+		(*many)[container] = seen
+	}
+	if _, dup := seen[name]; dup {
+		return true
+	}
+	seen[name] = struct{}{}
+	return false
 }
 
 // Reset empties d, letting go of the text it held.
@@ -274,8 +281,9 @@ func (d *Document) value(p *strictParser, depth int, name string) error {
 	switch c := p.data[p.pos]; {
 	case c == '{':
 		d.nodes[at].kind = Object
-		var seen seenNames
-		err = p.members(depth+1, seen.add, func(member string) error {
+		var many memberSets
+		repeated := func(name string) bool { return d.repeats(int32(at), d.nodes[at].count, name, &many) }
+		err = p.members(depth+1, repeated, func(member string) error {
 			d.nodes[at].count++
 			return d.value(p, depth+1, member)
 		})
@@ -397,40 +405,4 @@ func (n Node) Value() any {
 		return nd.text == "true"
 	}
 	return nil
-}
-
-// seenNames finds duplicate member names without a map for the few
-// members an object usually has, and with one beyond, so that a hostile
-// object of thousands of members stays linear.
-type seenNames struct {
-	few  [8]string
-	n    int
-	many map[string]bool
-}
-
-// add records name and reports whether it was already there.
-func (s *seenNames) add(name string) bool {
-	if s.many != nil {
-		if s.many[name] {
-			return true
-		}
-		s.many[name] = true
-		return false
-	}
-	for _, prev := range s.few[:s.n] {
-		if prev == name {
-			return true
-		}
-	}
-	if s.n < len(s.few) {
-		s.few[s.n] = name
-		s.n++
-		return false
-	}
-	s.many = make(map[string]bool, 2*len(s.few))
-	for _, prev := range s.few {
-		s.many[prev] = true
-	}
-	s.many[name] = true
-	return false
 }
