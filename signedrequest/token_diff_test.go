@@ -205,7 +205,7 @@ func tokenOf(header, payload string) string {
 // on value: the same claims and header, or the same reason and Detail. The
 // reference walks maps in random order, so where it names one of several
 // wrong members its Detail may vary: the one-pass Detail (the first wrong
-// member in the document) must then be one the reference gives.
+// member in the document) must then be one the reference could give.
 func requireSameDecoding(t *testing.T, value string) {
 	t.Helper()
 	tok, rej := Parse(value)
@@ -225,12 +225,44 @@ func requireSameDecoding(t *testing.T, value string) {
 	if rej.Reason != refRej.Reason {
 		t.Fatalf("%q: one-pass reason %s (%s), reference %s (%s)", value, rej.Reason, rej.Detail, refRej.Reason, refRej.Detail)
 	}
-	for try := 0; rej.Detail != refRej.Detail; try++ {
-		if try == 500 {
-			t.Fatalf("%q: one-pass Detail %q, never the reference's in 500 runs (e.g. %q)", value, rej.Detail, refRej.Detail)
-		}
-		_, refRej = referenceParse(value)
+	if rej.Detail != refRej.Detail && !referenceDetails(value)[rej.Detail] {
+		t.Fatalf("%q: one-pass Detail %q, not one the reference could give (it gave %q)", value, rej.Detail, refRej.Detail)
 	}
+}
+
+// referenceDetails are the Details the reference gives for value in one
+// map order or another: one per foreign header member, or, when the
+// header is good, one per wrong queryParams entry. Nothing else the
+// reference reports depends on the order.
+func referenceDetails(value string) map[string]bool {
+	tok := new(Token)
+	details := map[string]bool{}
+	if _, rej := tok.split(value); rej != nil {
+		return details
+	}
+	header, err := strictjson.Parse(tok.header, nil)
+	if err != nil {
+		return details
+	}
+	for name := range header {
+		if !allowedHeaderMembers[name] {
+			details[fmt.Sprintf("the token header may hold only alg, kid and typ; %q is not allowed", envelope.Clip(name))] = true
+		}
+	}
+	if len(details) > 0 {
+		return details
+	}
+	payload, err := strictjson.Parse(tok.payload, nil)
+	if err != nil {
+		return details
+	}
+	query, _ := payload["queryParams"].(map[string]any)
+	for name, val := range query {
+		if _, rej := referenceQueryParams(map[string]any{name: val}); rej != nil {
+			details[rej.Detail] = true
+		}
+	}
+	return details
 }
 
 // parsedParts is what parsing put in t, without the document and buffer
