@@ -197,16 +197,15 @@ func (t *Token) parseHeader(text string) *envelope.Rejection {
 	if err := t.doc.ParseShared(t.header, text); err != nil {
 		return envelope.Reject(envelope.ReasonTokenMalformed, "the token header is not a strict JSON object: %s", strictjson.Rule(err))
 	}
-	var alg, kid, typ strictjson.Node
-	var hasAlg, hasKid, hasTyp bool
+	var alg, kid, typ member
 	for name, value := range t.doc.Root().Members() {
 		switch name {
 		case "alg":
-			alg, hasAlg = value, true
+			alg = member{value, true}
 		case "kid":
-			kid, hasKid = value, true
+			kid = member{value, true}
 		case "typ":
-			typ, hasTyp = value, true
+			typ = member{value, true}
 		default:
 			// Any other member (jwk, jku, x5u, x5c, crit, b64, cty, zip,
 			// ...) either lets the token pick its own key or changes how
@@ -214,24 +213,30 @@ func (t *Token) parseHeader(text string) *envelope.Rejection {
 			return envelope.Reject(envelope.ReasonTokenHeader, "the token header may hold only alg, kid and typ; %q is not allowed", envelope.Clip(name))
 		}
 	}
-	if !hasAlg || !isNonEmptyString(alg) {
+	if !alg.isNonEmptyString() {
 		return envelope.Reject(envelope.ReasonTokenHeader, "the token header's alg must be a non-empty string")
 	}
-	t.alg = alg.Text()
-	if hasKid {
-		if !isNonEmptyString(kid) {
+	t.alg = alg.value.Text()
+	if kid.present {
+		if !kid.isNonEmptyString() {
 			return envelope.Reject(envelope.ReasonTokenHeader, "the token header's kid must be a non-empty string")
 		}
-		t.kid = kid.Text()
+		t.kid = kid.value.Text()
 	}
-	if hasTyp && (typ.Type() != strictjson.String || typ.Text() != "JWT") {
+	if typ.present && (typ.value.Type() != strictjson.String || typ.value.Text() != "JWT") {
 		return envelope.Reject(envelope.ReasonTokenHeader, "the token header's typ must be JWT")
 	}
 	return nil
 }
 
-func isNonEmptyString(n strictjson.Node) bool {
-	return n.Type() == strictjson.String && n.Text() != ""
+// member is a header member or claim the document may or may not have.
+type member struct {
+	value   strictjson.Node
+	present bool
+}
+
+func (m member) isNonEmptyString() bool {
+	return m.present && m.value.Type() == strictjson.String && m.value.Text() != ""
 }
 
 // parseClaims reads the payload into Claims. Each claim's typing problem
@@ -244,17 +249,17 @@ func (t *Token) parseClaims(text string) *envelope.Rejection {
 	}
 	c := &t.claims
 	var problems [claimCount]*envelope.Rejection
-	var iat, exp, nbf numericDate
+	var iat, exp, nbf member
 	for name, value := range t.doc.Root().Members() {
 		switch name {
 		case "aud":
 			problems[claimAud] = c.audienceClaim(value)
 		case "iat":
-			iat = numericDate{value, true}
+			iat = member{value, true}
 		case "exp":
-			exp = numericDate{value, true}
+			exp = member{value, true}
 		case "nbf":
-			nbf = numericDate{value, true}
+			nbf = member{value, true}
 		case "method":
 			c.method, c.hasMethod, problems[claimMethod] = stringClaim(value, name)
 		case "path":
@@ -322,15 +327,9 @@ func (c *Claims) addAudience(s string) {
 	c.audience = append(c.audience, s)
 }
 
-// numericDate is a NumericDate claim, if the payload has it.
-type numericDate struct {
-	value   strictjson.Node
-	present bool
-}
-
 // seconds reads a NumericDate: a JSON number of seconds, possibly
 // fractional. Strings are refused even when they hold digits.
-func (n numericDate) seconds(name string, required bool, into *float64) *envelope.Rejection {
+func (n member) seconds(name string, required bool, into *float64) *envelope.Rejection {
 	if !n.present {
 		if required {
 			return envelope.Reject(envelope.ReasonClaimMissing, "the token has no %s claim", name)
