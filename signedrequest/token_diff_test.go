@@ -15,7 +15,7 @@ import (
 	"github.com/checkoutgw/checkoutgw/strictjson"
 )
 
-// The map-based decoding the one-pass decoder replaced, kept as the
+// The map-based decoding the Document-based parse replaced, kept as the
 // reference the differential tests hold it to.
 
 func referenceParse(value string) (*Token, *envelope.Rejection) {
@@ -311,7 +311,7 @@ func manyMembers(n int) string {
 	return strings.Join(members, ",")
 }
 
-// TestTokenDecodingMatchesMaps holds the one-pass decoder to the map-based
+// TestTokenDecodingMatchesMaps holds the Document-based parse to the map-based
 // reference on the seeds and on random mutations of them.
 func TestTokenDecodingMatchesMaps(t *testing.T) {
 	for _, seed := range fuzzTokenSeeds(t) {
