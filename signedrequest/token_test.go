@@ -3,6 +3,7 @@ package signedrequest
 import (
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -131,5 +132,34 @@ func TestReleaseTwiceIsOnce(t *testing.T) {
 	second, _ := Parse(value)
 	if first == second {
 		t.Fatal("two parses share one token after a double release")
+	}
+}
+
+// TestWholeSecondsIsParseFloat: the shortcut for plain digit dates gives
+// ParseFloat's own float64, and leaves every other form to it.
+func TestWholeSecondsIsParseFloat(t *testing.T) {
+	cases := []struct {
+		text  string
+		whole bool
+	}{
+		{"0", true},
+		{"1796580000", true},
+		{"000000000000012", true},
+		{"999999999999999", true},
+		{"9007199254740993", false}, // 16 digits: past 2^53, ParseFloat rounds
+		{"", false},
+		{"-1", false},
+		{"1.5", false},
+		{"1e9", false},
+		{"17965800x0", false},
+	}
+	for _, tc := range cases {
+		got, whole := wholeSeconds(tc.text)
+		if whole != tc.whole {
+			t.Fatalf("%q: whole %v, want %v", tc.text, whole, tc.whole)
+		}
+		if want, err := strconv.ParseFloat(tc.text, 64); whole && (err != nil || got != want) {
+			t.Fatalf("%q: %v, ParseFloat gives %v (%v)", tc.text, got, want, err)
+		}
 	}
 }
