@@ -4,8 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"math"
+	"os"
+	"os/exec"
 	"runtime"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -127,13 +132,99 @@ func TestMemoryStoreHeapPerEntry(t *testing.T) {
 	}
 }
 
-// heapPerEntry fills a store with n entries and measures the live heap it
-// added, garbage collected before and after.
-func heapPerEntry(tb testing.TB, n int) float64 {
-	var before, after runtime.MemStats
+// TestMemoryStoreRSSPerEntry measures what the operating system sees: the
+// resident memory a million entries add, in a process of its own so that
+// no other test's memory is counted, built without the race detector,
+// whose shadow memory would triple it. Right after filling, the memory of
+// the maps the store outgrew is still resident until Go's scavenger gives
+// it back; the budget is judged once the garbage has been returned.
+func TestMemoryStoreRSSPerEntry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills a million entries")
+	}
+	const entries = 1_000_000
+	if os.Getenv(rssChildEnv) != "" {
+		reportRSSPerEntry(t, entries)
+		return
+	}
+	if _, err := residentBytes(); err != nil {
+		t.Fatalf("resident memory is read from /proc: %v", err)
+	}
+	cmd := exec.Command("go", "test", "-race=false", "-count=1", "-run=^TestMemoryStoreRSSPerEntry$", "-v", ".")
+	cmd.Env = append(os.Environ(), rssChildEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the measuring process failed: %v\n%s", err, out)
+	}
+	var filled, returned float64
+	if _, err := fmt.Sscanf(rssLine(string(out)), rssFormat, &filled, &returned); err != nil {
+		t.Fatalf("no measure in the measuring process's output: %v\n%s", err, out)
+	}
+	t.Logf("resident memory per entry after %d entries: %.1f B right after filling, %.1f B once freed memory is returned", entries, filled, returned)
+	if returned > 64 {
+		t.Fatalf("%.1f bytes of resident memory per entry, over the budget of 64", returned)
+	}
+}
+
+const (
+	rssChildEnv = "CHECKOUTGW_RSS_CHILD"
+	rssFormat   = "rss per entry: %f filled, %f returned"
+)
+
+func rssLine(out string) string {
+	for line := range strings.Lines(out) {
+		if i := strings.Index(line, "rss per entry:"); i >= 0 {
+			return line[i:]
+		}
+	}
+	return ""
+}
+
+// reportRSSPerEntry runs in the measuring process: it fills a store and
+// prints the resident memory added per entry.
+func reportRSSPerEntry(t *testing.T, n int) {
 	runtime.GC()
-	runtime.ReadMemStats(&before)
+	debug.FreeOSMemory()
+	before, err := residentBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
 	store := NewMemoryStore(n, time.Now)
+	fill(t, store, n)
+	runtime.GC()
+	filled, err := residentBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	debug.FreeOSMemory()
+	returned, err := residentBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.KeepAlive(store)
+	fmt.Printf(rssFormat+"\n", float64(filled-before)/float64(n), float64(returned-before)/float64(n))
+}
+
+// residentBytes is the process's resident set size, from /proc.
+func residentBytes() (int64, error) {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(status)) {
+		if rest, found := strings.CutPrefix(line, "VmRSS:"); found {
+			var kib int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kib); err != nil {
+				return 0, err
+			}
+			return kib << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS line in /proc/self/status")
+}
+
+// fill marks n distinct keys used in store, an hour from now.
+func fill(tb testing.TB, store *MemoryStore, n int) {
 	expires := time.Now().Add(time.Hour)
 	var seed [8]byte
 	for i := range n {
@@ -142,6 +233,16 @@ func heapPerEntry(tb testing.TB, n int) float64 {
 			tb.Fatalf("entry %d: %v %v", i, ok, err)
 		}
 	}
+}
+
+// heapPerEntry fills a store with n entries and measures the live heap it
+// added, garbage collected before and after.
+func heapPerEntry(tb testing.TB, n int) float64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	store := NewMemoryStore(n, time.Now)
+	fill(tb, store, n)
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	runtime.KeepAlive(store)
