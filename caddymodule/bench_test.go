@@ -41,9 +41,9 @@ import (
 // verification of alg, and reports op's cost in those verifications, as
 // its own ns/op, allocs/op and B/op: in a verifying server every request
 // follows another's verification, so both are measured in that
-// alternation, under the same noise. The timer is never stopped: with
-// allocations reported, stopping and starting it stops the world to read
-// the allocation counters, which no server does per request; between
+// alternation, under the same noise. The timer is never stopped: stopping
+// and starting it stops the world each time to read the allocation
+// counters, which no server does per request; between
 // every verification and op it added about 4% of an ES256 verification to
 // each op (BenchmarkFloor/ES256 read 1.11 with the stops and 1.07
 // without). The verifications' own allocations are counted once

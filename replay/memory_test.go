@@ -171,6 +171,7 @@ const (
 	rssFormat   = "rss per entry: %f filled, %f returned"
 )
 
+// rssLine is the measuring process's report line, from its marker on.
 func rssLine(out string) string {
 	for line := range strings.Lines(out) {
 		if i := strings.Index(line, "rss per entry:"); i >= 0 {
