@@ -6,7 +6,6 @@ package strictjson
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/checkoutgw/checkoutgw/internal/asciiword"
 )
 
 // maxJSONDepth bounds nesting so that a hostile document cannot exhaust the
@@ -318,11 +319,7 @@ func (p *strictParser) memberName() (string, error) {
 func (p *strictParser) string() (string, error) {
 	start := p.pos + 1
 	ascii := true
-	i := start
-	for i+8 <= len(p.data) && plainWord(binary.LittleEndian.Uint64(p.data[i:])) {
-		i += 8
-	}
-	for ; i < len(p.data); i++ {
+	for i := start + asciiword.Prefix(p.data[start:], '"', '\\'); i < len(p.data); i++ {
 		c := p.data[i]
 		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
 			continue // nearly every byte of a string
@@ -349,19 +346,6 @@ func (p *strictParser) string() (string, error) {
 	}
 	p.pos = len(p.data)
 	return "", p.fail("unterminated string")
-}
-
-// plainWord reports whether all eight bytes of w are printable ASCII other
-// than a quote or a backslash, so that string can pass them in one step.
-// Each term sets a byte's high bit where that byte is below 0x20, a quote
-// or a backslash (w itself where it is above 0x7F); a borrow can set a
-// higher byte's bit too, but only above a byte that already set its own,
-// so the test is zero exactly when every byte is plain.
-func plainWord(w uint64) bool {
-	const lanes, highBits = 0x0101010101010101, 0x8080808080808080
-	quote, backslash := w^(lanes*'"'), w^(lanes*'\\')
-	control := (w - lanes*0x20) &^ w
-	return (control|(quote-lanes)&^quote|(backslash-lanes)&^backslash|w)&highBits == 0
 }
 
 func (p *strictParser) escapedString(start int) (string, error) {

@@ -2,7 +2,6 @@ package strictjson
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -140,35 +139,6 @@ func FuzzParseStrictJSON(f *testing.F) {
 // testMemberNames are expected names for the tests, among them names that
 // newMemberNames must leave out because JSON escapes them.
 var testMemberNames = NewMemberNames("a", "b", "é", "CustomerID", "Customer", "IDType", `a\b`, `a"b`, "a\b", "tab\t")
-
-// TestPlainWordMatchesEachByte holds the eight-byte test to the byte-wise
-// rule for every byte value in every lane, and for a word holding two
-// special bytes, where a borrow from the lower could hide or fake the upper.
-func TestPlainWordMatchesEachByte(t *testing.T) {
-	plain := func(c byte) bool { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' }
-	word := func(bytes [8]byte) uint64 { return binary.LittleEndian.Uint64(bytes[:]) }
-	filler := [8]byte{'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'}
-	for lane := range 8 {
-		for c := range 256 {
-			w := filler
-			w[lane] = byte(c)
-			if got := plainWord(word(w)); got != plain(byte(c)) {
-				t.Fatalf("byte %#x in lane %d: plainWord %v, want %v", c, lane, got, !got)
-			}
-		}
-	}
-	for low := range 7 {
-		for _, c := range []byte{0x00, 0x1f, '"', '\\', 0x80, 0xff} {
-			for _, d := range []byte{0x00, 0x1f, 0x20, '"', '\\', 0x7f, 0x80, 0xff} {
-				w := filler
-				w[low], w[low+1] = c, d
-				if plainWord(word(w)) {
-					t.Fatalf("bytes %#x, %#x in lanes %d and %d: taken as plain", c, d, low, low+1)
-				}
-			}
-		}
-	}
-}
 
 func TestMemberNamesLeaveOutEscapedNames(t *testing.T) {
 	for name, want := range map[string]bool{"a": true, "é": true, "CustomerID": true, `a\b`: false, `a"b`: false, "a\b": false, "tab\t": false} {
