@@ -43,11 +43,11 @@ import (
 // follows another's verification, so both are measured in that
 // alternation, under the same noise. The timer is never stopped: stopping
 // and starting it stops the world each time to read the allocation
-// counters, which no server does per request; between
-// every verification and op it added about 4% of an ES256 verification to
-// each op (BenchmarkFloor/ES256 read 1.11 with the stops and 1.07
-// without). The verifications' own allocations are counted once
-// beforehand and taken off.
+// counters, which no server does per request; between every verification
+// and op it added about 4% of an ES256 verification to each op
+// (BenchmarkFloor/ES256 read 1.11 with the stops and 1.07 without). The
+// verifications' own allocations are counted once beforehand and taken
+// off.
 func measureInVerifications(b *testing.B, alg string, op func()) {
 	verify := bareVerifier(b, alg)
 	verifyAllocs, verifyBytes := allocationsOf(verify)
@@ -64,7 +64,7 @@ func measureInVerifications(b *testing.B, alg string, op func()) {
 	}
 	runtime.ReadMemStats(&after)
 	n := float64(b.N)
-	b.ReportAllocs()
+	b.ReportAllocs() // prints the two memory columns, with the values below
 	b.ReportMetric(float64(operating.Nanoseconds())/n, "ns/op")
 	b.ReportMetric(math.Round(float64(after.Mallocs-before.Mallocs)/n-verifyAllocs), "allocs/op")
 	b.ReportMetric(math.Round(float64(after.TotalAlloc-before.TotalAlloc)/n-verifyBytes), "B/op")
